@@ -1,0 +1,459 @@
+"""The command line: `aave-indexer [--config FILE] SUBCOMMAND`.
+
+Exit codes a script can rely on: 0 success, 1 failure while running, 2 bad usage or
+configuration, 3 an RPC endpoint or the database cannot be reached (or serves the wrong
+chain), 4 a chain is halted and needs an operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from indexer.config import ChainConfig, Config, ConfigError, load_config, mask_url
+from indexer.pipeline import ChainHalted, ChainIndexer, Progress, WrongChain
+from indexer.rpc.errors import AllEndpointsFailed, RpcError
+from indexer.store.migrate import migrate
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_HALTED = 0, 1, 2, 3, 4
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+log = logging.getLogger("aave_indexer")
+
+
+class UserError(Exception):
+    """One line for the user, with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- logging ------------------------------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "ts": round(record.created, 3),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "msg": record.getMessage(),
+            }
+        )
+
+
+def setup_logging(json_logs: bool, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter() if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("aiohttp", "asyncio", "web3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def database_url(args: argparse.Namespace) -> str:
+    return getattr(args, "database_url", None) or os.environ.get("DATABASE_URL") or DEFAULT_DSN
+
+
+def load(args: argparse.Namespace) -> Config:
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def selected_chains(config: Config, names: Sequence[str] | None) -> list[ChainConfig]:
+    try:
+        chains = config.select(list(names) if names else None)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    for chain in chains:
+        if not chain.endpoints():
+            hint = f"set {chain.rpc_env}" if chain.rpc_env else "add rpc_urls"
+            raise UserError(f"{chain.name}: no RPC endpoint configured ({hint})")
+    return chains
+
+
+async def connect_db(dsn: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn, timeout=10)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        raise UserError(
+            f"cannot reach the database at {mask_url(dsn)}: {exc}", EXIT_UNREACHABLE
+        ) from None
+
+
+async def ensure_schema(dsn: str) -> None:
+    conn = await connect_db(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+
+
+# -- progress display ---------------------------------------------------------------------
+
+
+class ProgressView:
+    """A live bar per chain on a terminal; one log line every few seconds otherwise."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.last_line: dict[str, float] = {}
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        if mode == "bar":
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import (
+                Progress as RichProgress,
+            )
+
+            self._progress = RichProgress(
+                TextColumn("[bold]{task.fields[chain]:<9}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(
+                    "blocks  {task.fields[events]:>9,} events  {task.fields[rate]:>8.0f} ev/s"
+                ),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+
+    def __enter__(self) -> ProgressView:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, p: Progress) -> None:
+        total = max(0, p.target_block - p.start_block + 1)
+        done = max(0, p.done_block - p.start_block + 1)
+        if self._progress is not None:
+            task = self._tasks.get(p.chain)
+            if task is None:
+                task = self._progress.add_task("", total=total, chain=p.chain, events=0, rate=0.0)
+                self._tasks[p.chain] = task
+            self._progress.update(task, completed=done, total=total, events=p.events, rate=p.rate)
+            return
+        if self.mode == "quiet":
+            return
+        now = time.monotonic()
+        if now - self.last_line.get(p.chain, 0) < 5 and p.done_block < p.target_block:
+            return
+        self.last_line[p.chain] = now
+        log.info(
+            "%s %s: block %d/%d, %d events, %.0f events/s",
+            p.chain,
+            p.phase,
+            p.done_block,
+            p.target_block,
+            p.events,
+            p.rate,
+        )
+
+
+def progress_mode(args: argparse.Namespace) -> str:
+    if args.quiet:
+        return "quiet"
+    if args.log_json or not sys.stderr.isatty():
+        return "log"
+    return "bar"
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        conn = await connect_db(database_url(args))
+        try:
+            version = await migrate(conn)
+        finally:
+            await conn.close()
+        print(f"schema at version {version}")
+        return EXIT_OK
+
+    return asyncio.run(go())
+
+
+def _parse_to(value: str) -> int | None:
+    if value == "finalized":
+        return None
+    try:
+        number = int(value, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a block number or 'finalized'") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("block numbers are not negative")
+    return number
+
+
+def _block(value: str) -> int:
+    try:
+        number = int(value, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a block number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("block numbers are not negative")
+    return number
+
+
+async def _run_chains(args: argparse.Namespace, chains: list[ChainConfig], tail: bool) -> int:
+    dsn = database_url(args)
+    await ensure_schema(dsn)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    failures: dict[str, tuple[int, str]] = {}
+    with ProgressView(progress_mode(args)) as view:
+
+        async def one(chain: ChainConfig) -> None:
+            indexer = ChainIndexer(chain, dsn, on_progress=view.update)
+            try:
+                await indexer.open(clear_halt=getattr(args, "clear_halt", False))
+                if tail:
+                    await indexer.run(stop)
+                else:
+                    await indexer.backfill(args.to, args.from_block)
+            except ChainHalted as exc:
+                failures[chain.name] = (EXIT_HALTED, str(exc))
+            except WrongChain as exc:
+                failures[chain.name] = (EXIT_UNREACHABLE, str(exc))
+            except AllEndpointsFailed as exc:
+                failures[chain.name] = (EXIT_UNREACHABLE, str(exc))
+            except (RpcError, asyncpg.PostgresError, OSError) as exc:
+                failures[chain.name] = (EXIT_FAILED, f"{chain.name}: {exc}")
+            except Exception as exc:
+                log.exception("%s: unexpected failure", chain.name)
+                failures[chain.name] = (EXIT_FAILED, f"{chain.name}: {type(exc).__name__}: {exc}")
+            finally:
+                await indexer.close()
+
+        runner: asyncio.Future[Any] = asyncio.ensure_future(
+            asyncio.gather(*(one(c) for c in chains))
+        )
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set() and not runner.done():
+            # Ctrl-C: give chains a moment to finish their transaction, then cancel.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(runner, timeout=5)
+        stopper.cancel()
+    for _, message in failures.values():
+        print(f"error: {message}", file=sys.stderr)
+    if failures:
+        return max(code for code, _ in failures.values())
+    return EXIT_OK
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    config = load(args)
+    chains = selected_chains(config, args.chain)
+    return asyncio.run(_run_chains(args, chains, tail=False))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load(args)
+    chains = selected_chains(config, args.chain)
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.metrics_host)
+    return asyncio.run(_run_chains(args, chains, tail=True))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from api.server import run as serve
+
+    cors = [o.strip() for o in (args.cors or "").split(",") if o.strip()]
+    serve(args.host, args.port, database_url(args), cors)
+    return EXIT_OK
+
+
+STATUS_QUERY = """
+SELECT s.chain_id, s.name, s.head_block, s.finalized_block, c.block_number AS indexed,
+       s.last_error, s.halted, s.updated_at
+FROM chain_status s LEFT JOIN checkpoints c ON c.chain_id = s.chain_id AND c.stream = 'main'
+ORDER BY s.chain_id
+"""
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    async def go() -> list[asyncpg.Record]:
+        conn = await connect_db(database_url(args))
+        try:
+            return list(await conn.fetch(STATUS_QUERY))
+        except asyncpg.UndefinedTableError:
+            raise UserError("the database has no schema yet; run `aave-indexer migrate`") from None
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(go())
+    if args.json:
+        print(json.dumps([{**dict(r), "updated_at": r["updated_at"].isoformat()} for r in rows]))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="aave-indexer status")
+    for column in ("chain", "head", "indexed", "finalized", "lag", "last error"):
+        table.add_column(
+            column, justify="right" if column not in ("chain", "last error") else "left"
+        )
+    for r in rows:
+        lag = (
+            (r["head_block"] - r["indexed"])
+            if r["head_block"] is not None and r["indexed"] is not None
+            else None
+        )
+        error = ("HALTED: " if r["halted"] else "") + (r["last_error"] or "")
+        table.add_row(
+            r["name"],
+            _fmt(r["head_block"]),
+            _fmt(r["indexed"]),
+            _fmt(r["finalized_block"]),
+            _fmt(lag),
+            error or "-",
+        )
+    Console().print(table)
+    return EXIT_OK
+
+
+def _fmt(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = load(args)
+    out: dict[str, Any] = {"source": config.source, "chains": {}}
+    for chain in config.chains.values():
+        data = chain.model_dump(mode="json", by_alias=True)
+        data["rpc_urls"] = [mask_url(u) for u in chain.endpoints()]
+        data.pop("name", None)
+        out["chains"][chain.name] = data
+    print(json.dumps(out, indent=2))
+    missing = [c.name for c in config.chains.values() if not c.endpoints()]
+    if missing:
+        print(
+            "warning: no RPC endpoint for "
+            + ", ".join(missing)
+            + " (set "
+            + ", ".join(str(config.chains[m].rpc_env) for m in missing)
+            + ")",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="aave-indexer",
+        description="Index Aave V3 liquidations and Chainlink SVR revenue into PostgreSQL.",
+    )
+    parser.add_argument(
+        "--config",
+        help="TOML config (default: $AAVE_INDEXER_CONFIG or the shipped five-chain config)",
+    )
+    parser.add_argument("--database-url", help="PostgreSQL DSN (default: $DATABASE_URL)")
+    parser.add_argument("--log-json", action="store_true", help="JSON log lines on stderr")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    p = sub.add_parser("migrate", help="create or update the database schema (idempotent)")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("backfill", help="index from the checkpoint to the finalized block, exit")
+    p.add_argument("--chain", action="append", help="chain name (repeatable; default: all)")
+    p.add_argument("--from", dest="from_block", type=_block, help="skip ahead to this block")
+    p.add_argument(
+        "--to", type=_parse_to, default=None, help="last block, or 'finalized' (default)"
+    )
+    p.add_argument("--clear-halt", action="store_true", help="resume a halted chain")
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("run", help="backfill, then follow new blocks (reorg-safe) until stopped")
+    p.add_argument("--chain", action="append", help="chain name (repeatable; default: all)")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics")
+    p.add_argument("--metrics-host", default="127.0.0.1")
+    p.add_argument("--clear-halt", action="store_true", help="resume a halted chain")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="serve the GraphQL API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--cors", help="comma-separated allowed origins")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("status", help="per chain: head, indexed, finalized, lag, last error")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("config", help="configuration tools")
+    config_sub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
+    config_sub.required = True
+    check = config_sub.add_parser("check", help="validate and print the resolved config")
+    check.set_defaults(func=cmd_config_check)
+
+    try:
+        from indexer.devnet.cli import add_devnet_parser
+    except ImportError:  # the devnet ships with the package; a broken install says so below
+        pass
+    else:
+        add_devnet_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        setup_logging(args.log_json, args.verbose)
+        code: int = args.func(args)
+        return code
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

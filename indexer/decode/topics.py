@@ -1,0 +1,31 @@
+"""Event topic0 hashes the indexer subscribes to (keccak of the canonical signatures)."""
+
+from __future__ import annotations
+
+from eth_utils import keccak
+
+
+def topic(signature: str) -> str:
+    return "0x" + keccak(text=signature).hex()
+
+
+LIQUIDATION_CALL = topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
+NEW_TRANSMISSION = topic(
+    "NewTransmission(uint32,int192,address,uint32,int192[],bytes,int192,bytes32,uint40)"
+)
+NEW_ROUND = topic("NewRound(uint256,address,uint256)")
+ANSWER_UPDATED = topic("AnswerUpdated(int256,uint256,uint256)")
+SECONDARY_ROUND_ID_UPDATED = topic("SecondaryRoundIdUpdated(uint32)")
+PRIMARY_FEED_UNLOCKED = topic("PrimaryFeedUnlocked(uint32)")
+SOLVER_TX_RESULT = topic(
+    "SolverTxResult(address,address,address,address,uint256,bool,bool,uint256)"
+)
+BALANCE_TRANSFER = topic("BalanceTransfer(address,address,uint256,uint256)")
+
+ORACLE_TOPICS = {
+    NEW_TRANSMISSION: "new_transmission",
+    NEW_ROUND: "new_round",
+    ANSWER_UPDATED: "answer_updated",
+    SECONDARY_ROUND_ID_UPDATED: "secondary_round_id_updated",
+    PRIMARY_FEED_UNLOCKED: "primary_feed_unlocked",
+}

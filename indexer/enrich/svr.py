@@ -1,0 +1,204 @@
+"""What makes a liquidation SVR, what was recaptured, and how it is split.
+
+The project's documented rule (docs/SVR.md):
+- A LiquidationCall is SVR when, in the same block (MEV-Share, Ethereum) or the same
+  transaction (Atlas: Arbitrum, Base), an earlier log is a SecondaryRoundIdUpdated of a
+  configured SVR aggregator that prices the liquidation's collateral or debt asset. The
+  nearest such update is the one attributed.
+- Recaptured value, MEV-Share: each native transfer in that block to a configured recipient,
+  sent after the first SVR liquidation (the builder's refund). Atlas: each successful
+  SolverTxResult of the configured DAppControl in the transaction (bidAmount in bidToken).
+- A recapture belongs to the SVR liquidations of its block (MEV-Share, those before it) or
+  transaction (Atlas); its USD value is shared equally among them. The split between Aave
+  and Chainlink is the configured rule in force at the block's time.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from indexer.config import ChainConfig, SplitRule
+from indexer.decode.events import Liquidation, OracleUpdate, SolverResult
+
+_EXACT = decimal.Context(prec=160)
+SHARE_PLACES = Decimal("1e-18")
+
+
+@dataclass(frozen=True, slots=True)
+class SvrMatch:
+    aggregator: str
+    round_id: int | None
+    oracle_tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A recaptured payment before valuation."""
+
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    tx_index: int
+    source_index: int
+    recipient: str
+    token: str | None
+    amount: int
+    aggregator: str | None
+    liquidation_keys: tuple[tuple[str, int], ...]
+
+
+class SvrRules:
+    def __init__(self, chain: ChainConfig) -> None:
+        self.chain = chain
+        self.model = chain.svr.model
+        self.prices: dict[str, set[str]] = {}
+        for aggregator in chain.svr.aggregators:
+            self.prices.setdefault(aggregator.address, set()).update(aggregator.assets)
+        self.recipients = frozenset(chain.svr.recipients)
+
+    @property
+    def active(self) -> bool:
+        return self.model != "none" and bool(self.prices)
+
+    def _scope(self, tx_hash: str, block_number: int) -> object:
+        return tx_hash if self.model == "atlas" else block_number
+
+    def attribute(
+        self, liquidations: Sequence[Liquidation], updates: Sequence[OracleUpdate]
+    ) -> dict[tuple[str, int], SvrMatch]:
+        """SVR liquidations by (tx_hash, log_index)."""
+        if not self.active:
+            return {}
+        secondary: dict[object, list[OracleUpdate]] = defaultdict(list)
+        for update in updates:
+            if update.kind == "secondary_round_id_updated" and update.pos.address in self.prices:
+                secondary[self._scope(update.pos.tx_hash, update.pos.block_number)].append(update)
+        matches: dict[tuple[str, int], SvrMatch] = {}
+        for liq in liquidations:
+            candidates = secondary.get(self._scope(liq.pos.tx_hash, liq.pos.block_number))
+            if not candidates:
+                continue
+            best: OracleUpdate | None = None
+            for update in candidates:
+                if update.pos.log_index >= liq.pos.log_index:
+                    continue
+                priced = self.prices[update.pos.address]
+                if liq.collateral_asset not in priced and liq.debt_asset not in priced:
+                    continue
+                if best is None or update.pos.log_index > best.pos.log_index:
+                    best = update
+            if best is not None:
+                matches[liq.pos.key] = SvrMatch(best.pos.address, best.round_id, best.pos.tx_hash)
+        return matches
+
+    def blocks_needing_transactions(
+        self, liquidations: Iterable[Liquidation], matches: dict[tuple[str, int], SvrMatch]
+    ) -> set[int]:
+        """MEV-Share refunds are plain transfers, visible only in the block's transactions."""
+        if self.model != "mev-share" or not self.recipients:
+            return set()
+        return {liq.pos.block_number for liq in liquidations if liq.pos.key in matches}
+
+    def mev_share_payments(
+        self,
+        liquidations: Sequence[Liquidation],
+        matches: dict[tuple[str, int], SvrMatch],
+        blocks: dict[int, dict[str, Any]],
+    ) -> list[Payment]:
+        by_block: dict[int, list[Liquidation]] = defaultdict(list)
+        for liq in liquidations:
+            if liq.pos.key in matches:
+                by_block[liq.pos.block_number].append(liq)
+        payments = []
+        for number, svr_liqs in sorted(by_block.items()):
+            block = blocks.get(number)
+            if not block:
+                continue
+            first_tx = min(liq.pos.tx_index for liq in svr_liqs)
+            for tx in block.get("transactions", []):
+                to = (tx.get("to") or "").lower()
+                value = int(tx.get("value", "0x0"), 16)
+                index = int(tx["transactionIndex"], 16)
+                if to not in self.recipients or value == 0 or index <= first_tx:
+                    continue
+                covered = tuple(sorted(liq.pos.key for liq in svr_liqs if liq.pos.tx_index < index))
+                payments.append(
+                    Payment(
+                        block_number=number,
+                        block_hash=block["hash"].lower(),
+                        tx_hash=tx["hash"].lower(),
+                        tx_index=index,
+                        source_index=-1,
+                        recipient=to,
+                        token=None,
+                        amount=value,
+                        aggregator=matches[covered[0]].aggregator if covered else None,
+                        liquidation_keys=covered,
+                    )
+                )
+        return payments
+
+    def atlas_payments(
+        self,
+        liquidations: Sequence[Liquidation],
+        matches: dict[tuple[str, int], SvrMatch],
+        updates: Sequence[OracleUpdate],
+        results: Sequence[SolverResult],
+    ) -> list[Payment]:
+        if self.model != "atlas":
+            return []
+        control = self.chain.svr.dapp_control
+        recipient = self.chain.svr.recipients[0] if self.chain.svr.recipients else control or ""
+        by_tx: dict[str, list[Liquidation]] = defaultdict(list)
+        for liq in liquidations:
+            if liq.pos.key in matches:
+                by_tx[liq.pos.tx_hash].append(liq)
+        tx_aggregator = {
+            u.pos.tx_hash: u.pos.address
+            for u in updates
+            if u.kind == "secondary_round_id_updated" and u.pos.address in self.prices
+        }
+        payments = []
+        for result in results:
+            if not result.success or result.dapp_control != control:
+                continue
+            tx = result.pos.tx_hash
+            if tx not in tx_aggregator and tx not in by_tx:
+                continue
+            covered = tuple(sorted(liq.pos.key for liq in by_tx.get(tx, [])))
+            aggregator = matches[covered[0]].aggregator if covered else tx_aggregator.get(tx)
+            payments.append(
+                Payment(
+                    block_number=result.pos.block_number,
+                    block_hash=result.pos.block_hash,
+                    tx_hash=tx,
+                    tx_index=result.pos.tx_index,
+                    source_index=result.pos.log_index,
+                    recipient=recipient,
+                    token=result.bid_token,
+                    amount=result.bid_amount,
+                    aggregator=aggregator,
+                    liquidation_keys=covered,
+                )
+            )
+        return payments
+
+    def split(self, rule: SplitRule, amount_usd: Decimal | None) -> tuple[Decimal | None, ...]:
+        if amount_usd is None:
+            return (None, None)
+        aave = _EXACT.divide(_EXACT.multiply(amount_usd, Decimal(rule.aave_bps)), Decimal(10000))
+        return (aave, _EXACT.subtract(amount_usd, aave))
+
+
+def share(value: Decimal | None, count: int) -> Decimal | None:
+    """One liquidation's equal share of a recapture (exact when count is 1)."""
+    if value is None or count <= 0:
+        return None
+    if count == 1:
+        return value
+    return _EXACT.divide(value, Decimal(count)).quantize(SHARE_PLACES, context=_EXACT)

@@ -1,0 +1,388 @@
+"""How one chain is driven from backfill to tail.
+
+Backfill: ranges from the checkpoint to the finalized block, several in flight; each range
+is fetched (one eth_getLogs filter for every stream), decoded and enriched concurrently, and
+the results are written strictly in order, small ranges merged into one transaction.
+Tail: above the finalized block, headers are fetched and kept so that a parent-hash
+mismatch reveals a reorg, which store/reorg.py rolls back before the new branch is indexed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from indexer import metrics
+from indexer.config import ChainConfig
+from indexer.decode.events import DecodedLogs, Log, decode_logs
+from indexer.decode.topics import LIQUIDATION_CALL, ORACLE_TOPICS, SOLVER_TX_RESULT
+from indexer.enrich.blocks import Header, fetch_headers
+from indexer.enrich.enricher import Enricher
+from indexer.enrich.tokens import Token, TokenRegistry
+from indexer.fetch.heads import Heads, HeadTracker
+from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
+from indexer.locks import own
+from indexer.records import Batch
+from indexer.rpc.client import RpcClient
+from indexer.store import reorg, writer
+
+log = logging.getLogger("aave_indexer.pipeline")
+
+SET_LAST_ERROR = "UPDATE chain_status SET last_error = $2, updated_at = now() WHERE chain_id = $1"
+SKIP_TO = "UPDATE checkpoints SET block_number = $2 WHERE chain_id = $1 AND stream = 'main'"
+
+MERGE_EVENTS = 20_000  # write at most about this many events per transaction
+
+
+class ChainHalted(Exception):
+    """A reorg deeper than finality, or a chain marked halted: an operator must look."""
+
+
+class WrongChain(Exception):
+    """The RPC endpoint serves another chain than the config says."""
+
+
+@dataclass
+class Progress:
+    chain: str
+    start_block: int
+    target_block: int
+    done_block: int
+    events: int = 0
+    started: float = field(default_factory=time.monotonic)
+    phase: str = "backfill"
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.events / elapsed if elapsed > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def build_filter(chain: ChainConfig) -> LogFilter:
+    addresses = [pool.address for pool in chain.pools]
+    addresses += [agg.address for agg in chain.svr.aggregators]
+    topics = [LIQUIDATION_CALL]
+    if chain.svr.aggregators and chain.svr.model != "none":
+        topics += list(ORACLE_TOPICS)
+    if chain.svr.model == "atlas" and chain.svr.atlas:
+        addresses.append(chain.svr.atlas)
+        topics.append(SOLVER_TX_RESULT)
+    return LogFilter(addresses=sorted(set(addresses)), topics=[topics])
+
+
+class ChainIndexer:
+    """Owns one chain: its RPC client, its database connection (which holds the chain's
+    advisory lock) and its checkpoint."""
+
+    def __init__(
+        self,
+        chain: ChainConfig,
+        dsn: str,
+        *,
+        client: RpcClient | None = None,
+        on_progress: ProgressCallback | None = None,
+        poll_interval: float | None = None,
+    ) -> None:
+        self.chain = chain
+        self.dsn = dsn
+        self.client = client or RpcClient(
+            chain.endpoints(), chain=chain.name, requests_per_second=chain.requests_per_second
+        )
+        self.on_progress = on_progress
+        self.poll_interval = poll_interval or min(2.0, max(0.05, chain.block_time_seconds / 4))
+        self.log_filter = build_filter(chain)
+        self.pools = frozenset(p.address for p in chain.pools)
+        self.aggregators = frozenset(a.address for a in chain.svr.aggregators)
+        self.atlas = chain.svr.atlas if chain.svr.model == "atlas" else None
+        self.heads = HeadTracker(self.client, chain)
+        self.sizer = RangeSizer(chain.max_block_range)
+        self.conn: asyncpg.Connection | None = None
+        self.tokens: TokenRegistry | None = None
+        self.enricher: Enricher | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def open(self, *, clear_halt: bool = False) -> None:
+        """Check the endpoint's chain id, connect, take the chain's lock, load state."""
+        chain_id = int(await self.client.call("eth_chainId"), 16)
+        if chain_id != self.chain.chain_id:
+            raise WrongChain(
+                f"{self.chain.name}: the RPC endpoint serves chain {chain_id}, "
+                f"the config says {self.chain.chain_id}"
+            )
+        await self._connect()
+        assert self.conn is not None
+        halted = await self.conn.fetchrow(
+            "SELECT halted, last_error FROM chain_status WHERE chain_id = $1", chain_id
+        )
+        if halted and halted["halted"]:
+            if not clear_halt:
+                raise ChainHalted(
+                    f"{self.chain.name} is halted ({halted['last_error']}); fix the cause, "
+                    "then run again with --clear-halt"
+                )
+            await self.conn.execute(
+                "UPDATE chain_status SET halted = false WHERE chain_id = $1", chain_id
+            )
+
+    async def _connect(self) -> None:
+        self.conn = await asyncpg.connect(self.dsn)
+        await own(self.conn, self.chain.chain_id)
+        await writer.prepare(self.conn)
+        rows = await self.conn.fetch(
+            "SELECT address, symbol, decimals FROM assets WHERE chain_id = $1",
+            self.chain.chain_id,
+        )
+        known = {r["address"]: Token(r["address"], r["symbol"], r["decimals"]) for r in rows}
+        self.tokens = TokenRegistry(self.client, known)
+        self.enricher = Enricher(self.chain, self.client, self.tokens)
+        await writer.start_checkpoint(self.conn, self.chain.chain_id, self.chain.first_block - 1)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+            self.conn = None
+        await self.client.close()
+
+    async def _db(self, action: Callable[[asyncpg.Connection], Awaitable[object]]) -> object:
+        """Run a database step; on a lost connection reconnect (re-taking the lock) and
+        retry, since every step is one transaction that either happened or did not."""
+        delay = 0.5
+        for attempt in range(12):
+            try:
+                if self.conn is None or self.conn.is_closed():
+                    await self._connect()
+                assert self.conn is not None
+                return await action(self.conn)
+            except (
+                asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError,
+                asyncpg.AdminShutdownError,
+                asyncpg.CannotConnectNowError,
+                ConnectionError,
+                OSError,
+            ) as exc:
+                log.warning("%s: database connection lost (%s); reconnecting", self.chain.name, exc)
+                if self.conn is not None:
+                    self.conn.terminate()
+                    self.conn = None
+                if attempt == 11:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        raise AssertionError("unreachable")
+
+    async def checkpoint(self) -> int:
+        value = await self._db(lambda c: writer.read_checkpoint(c, self.chain.chain_id))
+        return self.chain.first_block - 1 if value is None else int(value)  # type: ignore[call-overload]
+
+    # -- one range --------------------------------------------------------------------
+
+    def decode(self, logs: list[Log]) -> DecodedLogs:
+        return decode_logs(logs, self.pools, self.aggregators, self.atlas)
+
+    async def process_range(
+        self, start: int, end: int, headers: dict[int, Header] | None = None
+    ) -> Batch:
+        logs = await fetch_range(self.client, self.log_filter, start, end, self.sizer)
+        assert self.enricher is not None
+        return await self.enricher.enrich(self.decode(logs), start, end, headers)
+
+    async def write(self, batch: Batch) -> int:
+        inserted = await self._db(lambda c: writer.write_batch(c, batch, self.chain.name))
+        metrics.BLOCKS.labels(self.chain.name).inc(batch.last_block - batch.first_block + 1)
+        metrics.EVENTS.labels(self.chain.name, "liquidation").inc(len(batch.liquidations))
+        metrics.BATCH_SIZE.labels(self.chain.name).observe(batch.events)
+        return int(inserted)  # type: ignore[call-overload]
+
+    # -- backfill ---------------------------------------------------------------------
+
+    async def backfill(self, to_block: int | None = None, from_block: int | None = None) -> int:
+        """Index from the checkpoint (or from_block, if later) to to_block (default: the
+        finalized block). Returns the number of liquidations written."""
+        heads = await self.read_heads()
+        target = heads.finalized if to_block is None else min(to_block, heads.head)
+        cursor = await self.checkpoint() + 1
+        if from_block is not None and from_block > cursor:
+            # Jumping ahead: the checkpoint moves to just before from_block.
+            await self._db(lambda c: c.execute(SKIP_TO, self.chain.chain_id, from_block - 1))
+            cursor = from_block
+        progress = Progress(self.chain.name, cursor, target, cursor - 1)
+        self._report(progress)
+        written = 0
+        queue: asyncio.Queue[asyncio.Task[Batch] | None] = asyncio.Queue(
+            maxsize=self.chain.max_in_flight
+        )
+
+        async def plan() -> None:
+            nonlocal cursor
+            while cursor <= target:
+                upper = min(target, cursor + self.sizer.size - 1)
+                task = asyncio.create_task(self.process_range(cursor, upper))
+                await queue.put(task)
+                cursor = upper + 1
+            await queue.put(None)
+
+        planner = asyncio.create_task(plan())
+        try:
+            done = False
+            while not done:
+                task = await queue.get()
+                if task is None:
+                    break
+                batch = await task
+                # Merge whatever else is already finished, in order, into one transaction.
+                while batch.events < MERGE_EVENTS and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        done = True
+                        break
+                    if not nxt.done():
+                        batch.extend(await nxt)
+                        break
+                    batch.extend(nxt.result())
+                await self.write(batch)
+                written += len(batch.liquidations)
+                progress.done_block = batch.last_block
+                progress.events += batch.events
+                self._report(progress)
+        finally:
+            planner.cancel()
+            while not queue.empty():
+                leftover = queue.get_nowait()
+                if leftover is not None:
+                    leftover.cancel()
+            await asyncio.gather(planner, return_exceptions=True)
+        return written
+
+    # -- tail -------------------------------------------------------------------------
+
+    async def read_heads(self) -> Heads:
+        heads = await self.heads.read()
+        metrics.LAG.labels(self.chain.name).set(max(0, heads.head - await self.checkpoint()))
+        await self._db(
+            lambda c: writer.update_status(
+                c, self.chain.chain_id, self.chain.name, heads.head, heads.finalized
+            )
+        )
+        return heads
+
+    async def tail_once(self) -> int:
+        """Index what is new above the checkpoint (up to max_block_range blocks), handling
+        a reorg first if there is one. Returns the number of blocks advanced."""
+        heads = await self.read_heads()
+        cp = await self.checkpoint()
+        if heads.head <= cp:
+            return 0
+        end = min(heads.head, cp + self.chain.max_block_range)
+        numbers = list(range(max(cp, 0), end + 1))
+        headers = await fetch_headers(self.client, numbers)
+        stored = await self._db(lambda c: reorg.stored_hashes(c, self.chain.chain_id, cp))
+        known = stored.get(cp) if isinstance(stored, dict) else None
+        if known is not None and cp in headers and headers[cp].hash != known:
+            await self.handle_reorg(heads)
+            return 0
+        for n in range(cp + 1, end + 1):
+            if n - 1 in headers and headers[n].parent_hash != headers[n - 1].hash:
+                return 0  # the node reorganised while we read it: look again
+        batch = await self.process_range(cp + 1, end, headers)
+        blocks_hash = {n: h.hash for n, h in headers.items()}
+        for row in batch.liquidations + batch.oracle_updates:
+            if blocks_hash.get(row[1]) != row[2]:
+                return 0  # logs from another branch than the headers: look again
+        keep_from = heads.head - 2 * self.chain.finality_depth
+        batch.blocks = [
+            (self.chain.chain_id, h.number, h.hash, h.parent_hash, _ts(h.timestamp))
+            for n, h in sorted(headers.items())
+            if n > cp and n >= keep_from
+        ]
+        batch.last_block_hash = headers[end].hash
+        await self.write(batch)
+        await self._db(lambda c: reorg.prune_headers(c, self.chain.chain_id, keep_from))
+        return end - cp
+
+    async def handle_reorg(self, heads: Heads) -> None:
+        cp = await self.checkpoint()
+        since = max(0, cp - 2 * self.chain.finality_depth)
+        stored = await self._db(lambda c: reorg.stored_hashes(c, self.chain.chain_id, since))
+        assert isinstance(stored, dict)
+        canonical = await fetch_headers(self.client, stored.keys())
+        ancestor = reorg.common_ancestor(stored, {n: h.hash for n, h in canonical.items()})
+        if ancestor is None or cp - ancestor >= self.chain.finality_depth:
+            depth = "unknown" if ancestor is None else str(cp - ancestor)
+            message = (
+                f"reorg deeper than finality ({depth} blocks, finality_depth "
+                f"{self.chain.finality_depth}) below block {cp}"
+            )
+            await self._db(
+                lambda c: writer.update_status(
+                    c,
+                    self.chain.chain_id,
+                    self.chain.name,
+                    heads.head,
+                    heads.finalized,
+                    message,
+                    halted=True,
+                )
+            )
+            raise ChainHalted(f"{self.chain.name}: {message}; chain halted")
+        removed = await self._db(
+            lambda c: reorg.rollback(c, self.chain.chain_id, ancestor, stored[ancestor])
+        )
+        metrics.REORGS.labels(self.chain.name).inc()
+        log.warning(
+            "%s: reorg of depth %d at block %d; rolled back %s",
+            self.chain.name,
+            cp - ancestor,
+            ancestor,
+            removed,
+        )
+
+    async def tail(self, stop: asyncio.Event) -> None:
+        progress = Progress(self.chain.name, 0, 0, await self.checkpoint(), phase="tail")
+        while not stop.is_set():
+            try:
+                advanced = await self.tail_once()
+            except ChainHalted:
+                raise
+            except Exception as exc:  # keep following; the error is visible in status
+                message = f"{type(exc).__name__}: {exc}"[:500]
+                log.error("%s: %s", self.chain.name, message)
+                await self._db(
+                    lambda c, m=message: c.execute(SET_LAST_ERROR, self.chain.chain_id, m)  # type: ignore[misc]
+                )
+                advanced = 0
+                await _sleep_or_stop(stop, min(10.0, self.poll_interval * 10))
+            if advanced:
+                progress.done_block = await self.checkpoint()
+                progress.target_block = self.heads.highest_seen
+                self._report(progress)
+            else:
+                await _sleep_or_stop(stop, self.poll_interval)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.backfill()
+        await self.tail(stop)
+
+    def _report(self, progress: Progress) -> None:
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+
+def _ts(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,328 @@
+"""JSON-RPC over HTTP to a pool of endpoints: batching, rate limits, retries, failover.
+
+Every call goes through `_attempt`, which picks the healthiest endpoint, waits for its
+rate-limit token, sends one HTTP request (a single call or a batch) and classifies what came
+back. tenacity drives the retries with jittered exponential backoff (or the server's
+Retry-After); an endpoint that fails is cooled down so the next attempt goes elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from indexer import metrics
+from indexer.config import mask_url
+from indexer.rpc.errors import (
+    AllEndpointsFailed,
+    EndpointFault,
+    RangeTooLarge,
+    RateLimited,
+    RpcError,
+    TransientError,
+    classify,
+)
+
+Call = tuple[str, Sequence[Any]]
+
+
+class TokenBucket:
+    """Requests per second with a small burst; waiting is cooperative (asyncio.sleep)."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate / 4)
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+@dataclass
+class Endpoint:
+    url: str
+    limiter: TokenBucket
+    failures: int = 0
+    cooldown_until: float = 0.0
+    last_error: str | None = None
+    requests: int = 0
+
+    @property
+    def label(self) -> str:
+        return mask_url(self.url)
+
+    def healthy(self, now: float) -> bool:
+        return now >= self.cooldown_until
+
+    def record_failure(self, error: Exception, pause: float | None = None) -> None:
+        self.failures += 1
+        self.last_error = str(error)[:300]
+        backoff = pause if pause is not None else min(30.0, 0.25 * 2 ** min(self.failures, 7))
+        self.cooldown_until = time.monotonic() + backoff
+
+    def record_success(self) -> None:
+        self.failures = 0
+
+
+@dataclass
+class RpcStats:
+    requests: int = 0
+    calls: int = 0
+    errors: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+class RpcClient:
+    """One chain's endpoints. `call` and `batch` retry transient failures; RangeTooLarge and
+    RpcError are returned to the caller, who knows what to do with them."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        chain: str = "",
+        requests_per_second: float = 25,
+        timeout: float = 20.0,
+        max_attempts: int = 8,
+        max_batch: int = 100,
+        max_wait: float = 10.0,
+    ) -> None:
+        if not urls:
+            raise ValueError(f"{chain or 'chain'}: no RPC URL configured")
+        self.chain = chain
+        self.endpoints = [Endpoint(u, TokenBucket(requests_per_second)) for u in urls]
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self.stats = RpcStats()
+        self._ids = itertools.count(1)
+        self._session: aiohttp.ClientSession | None = None
+        self._rotation = 0
+
+    async def __aenter__(self) -> RpcClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300),
+                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+            )
+        return self._session
+
+    def _pick(self) -> Endpoint:
+        """The first healthy endpoint in configured order (primary first), else the one
+        whose cooldown ends soonest."""
+        now = time.monotonic()
+        for endpoint in self.endpoints:
+            if endpoint.healthy(now):
+                return endpoint
+        return min(self.endpoints, key=lambda e: e.cooldown_until)
+
+    def mark_faulty(self, endpoint_url: str, reason: str, pause: float = 60.0) -> None:
+        """Stop using an endpoint for a while (e.g. its head went back past finality)."""
+        for endpoint in self.endpoints:
+            if endpoint.url == endpoint_url:
+                endpoint.record_failure(EndpointFault(reason), pause)
+
+    # -- public API -------------------------------------------------------------------
+
+    async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
+        results = await self._with_retries([(method, params)], single=True)
+        result = results[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Results in order; a call the node refused for good comes back as its RpcError
+        (e.g. a reverted eth_call), so one bad call does not sink its neighbours."""
+        out: list[Any] = []
+        for start in range(0, len(calls), self.max_batch):
+            chunk = list(calls[start : start + self.max_batch])
+            out.extend(await self._with_retries(chunk, single=False))
+        return out
+
+    async def call_with_endpoint(self, method: str, params: Sequence[Any] = ()) -> tuple[Any, str]:
+        """Like call, but also says which endpoint answered (for head sanity checks)."""
+        holder: dict[str, str] = {}
+        results = await self._with_retries([(method, params)], single=True, holder=holder)
+        if isinstance(results[0], Exception):
+            raise results[0]
+        return results[0], holder.get("url", "")
+
+    # -- internals --------------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return min(error.retry_after, 60.0)
+        base: float = wait_random_exponential(multiplier=0.2, max=self.max_wait)(state)
+        return base
+
+    async def _with_retries(
+        self, calls: list[Call], *, single: bool, holder: dict[str, str] | None = None
+    ) -> list[Any]:
+        last: Exception | None = None
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_attempts),
+                wait=self._wait,
+                retry=retry_if_exception_type(TransientError),
+                reraise=True,
+            ):
+                with attempt:
+                    try:
+                        return await self._attempt(calls, single=single, holder=holder)
+                    except TransientError as exc:
+                        last = exc
+                        raise
+        except TransientError:
+            pass
+        labels = ", ".join(f"{e.label} ({e.last_error})" for e in self.endpoints)
+        raise AllEndpointsFailed(
+            f"{self.chain}: {calls[0][0]} failed on every endpoint after "
+            f"{self.max_attempts} attempts: {labels or last}"
+        )
+
+    async def _attempt(
+        self, calls: list[Call], *, single: bool, holder: dict[str, str] | None
+    ) -> list[Any]:
+        endpoint = self._pick()
+        now = time.monotonic()
+        if not endpoint.healthy(now):
+            await asyncio.sleep(min(endpoint.cooldown_until - now, self.max_wait))
+        await endpoint.limiter.take()
+        ids = [next(self._ids) for _ in calls]
+        if single:
+            payload: Any = {
+                "jsonrpc": "2.0",
+                "id": ids[0],
+                "method": calls[0][0],
+                "params": list(calls[0][1]),
+            }
+        else:
+            payload = [
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)}
+                for i, (m, p) in zip(ids, calls, strict=True)
+            ]
+        method = calls[0][0] if single or len({m for m, _ in calls}) == 1 else "batch"
+        started = time.perf_counter()
+        self.stats.requests += 1
+        self.stats.calls += len(calls)
+        self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+        endpoint.requests += 1
+        if holder is not None:
+            holder["url"] = endpoint.url
+        try:
+            body = await self._post(endpoint, payload)
+            results = self._unpack(body, ids, calls)
+        except TransientError as exc:
+            self.stats.errors += 1
+            pause = exc.retry_after if isinstance(exc, RateLimited) else None
+            endpoint.record_failure(exc, pause)
+            metrics.RPC_ERRORS.labels(self.chain, endpoint.label, type(exc).__name__).inc()
+            raise
+        finally:
+            metrics.RPC_LATENCY.labels(self.chain, endpoint.label, method).observe(
+                time.perf_counter() - started
+            )
+        endpoint.record_success()
+        return results
+
+    async def _post(self, endpoint: Endpoint, payload: Any) -> Any:
+        data = orjson.dumps(payload)
+        try:
+            async with self._http().post(
+                endpoint.url, data=data, headers={"Content-Type": "application/json"}
+            ) as response:
+                raw = await response.read()
+                if response.status == 429:
+                    retry_after = response.headers.get("Retry-After")
+                    try:
+                        delay = float(retry_after) if retry_after else None
+                    except ValueError:
+                        delay = None
+                    raise RateLimited(f"HTTP 429 from {endpoint.label}", delay)
+                if response.status >= 500:
+                    raise TransientError(f"HTTP {response.status} from {endpoint.label}")
+                if response.status >= 400 and not raw.strip().startswith((b"{", b"[")):
+                    raise TransientError(f"HTTP {response.status} from {endpoint.label}")
+        except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+            raise TransientError(
+                f"{type(exc).__name__} talking to {endpoint.label}: {exc}"
+            ) from None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise TransientError(f"invalid JSON from {endpoint.label}: {raw[:80]!r}") from None
+
+    def _unpack(self, body: Any, ids: list[int], calls: list[Call]) -> list[Any]:
+        if isinstance(body, dict) and len(ids) > 1 and body.get("error") is not None:
+            raise TransientError(f"batch refused: {str(body['error'])[:200]}")
+        items = body if isinstance(body, list) else [body]
+        by_id: dict[Any, Any] = {}
+        for item in items:
+            if isinstance(item, dict):
+                by_id[item.get("id")] = item
+        results: list[Any] = []
+        for request_id, (method, _params) in zip(ids, calls, strict=True):
+            item = by_id.get(request_id)
+            if item is None:
+                raise TransientError(f"{method}: answer missing or with the wrong id")
+            if item.get("error") is not None:
+                error = classify(item["error"], method)
+                if isinstance(error, TransientError | RangeTooLarge):
+                    if isinstance(error, RangeTooLarge) and len(calls) == 1:
+                        results.append(error)
+                        continue
+                    raise error if isinstance(error, TransientError) else TransientError(str(error))
+                results.append(error)
+                continue
+            if "result" not in item:
+                raise TransientError(f"{method}: answer without result")
+            results.append(item["result"])
+        return results
+
+
+__all__ = [
+    "AllEndpointsFailed",
+    "RangeTooLarge",
+    "RpcClient",
+    "RpcError",
+    "TransientError",
+]
