@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from indexer.store.migrate import migrate
+from tests.faultproxy import free_port
 
 ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEMPLATE = f"aave_idx_tpl_{os.getpid()}"
@@ -75,3 +80,66 @@ async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+# -- a plain anvil node (no contracts) for RPC-level tests --------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def anvil_binary() -> str:
+    found = sorted(ROOT.glob("node_modules/@foundry-rs/anvil-*/bin/anvil"))
+    if not found:
+        raise RuntimeError("anvil not installed: run `make install`")
+    return str(found[0])
+
+
+@pytest.fixture(scope="session")
+def plain_anvil() -> Iterator[str]:
+    """A bare anvil (chain id 1) with 30 mined blocks; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            anvil_binary(),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--chain-id",
+            "1",
+            "--silent",
+            "--timestamp",
+            "1769817600",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("anvil did not start") from None
+                time.sleep(0.05)
+        _rpc(url, "anvil_mine", ["0x1e"])
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _rpc(url: str, method: str, params: list[object]) -> object:
+    import json
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())["result"]

@@ -47,7 +47,8 @@ class AllEndpointsFailed(Exception):
 _RANGE_PATTERNS = re.compile(
     r"block range|range too large|too many (results|logs|blocks)|more than \d+ results"
     r"|response size exceeded|query returned more than|limit exceeded|exceed(s|ed)? max"
-    r"|range is too large|try with this block range|up to a \d+[kK]? block range",
+    r"|range is too large|try with this block range|up to a \d+[kK]? block range"
+    r"|limited to (a )?[\d,]+|ranges? over [\d,]+ blocks|maximum block range|max range",
     re.IGNORECASE,
 )
 _TRANSIENT_PATTERNS = re.compile(
