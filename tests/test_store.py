@@ -1,0 +1,152 @@
+"""store/: a batch and its checkpoint move together; replays and rollbacks are exact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from indexer.records import Batch
+from indexer.store import reorg, writer
+
+CHAIN = 42161
+T0 = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def make_batch(first: int, last: int, per_block: int = 2, svr_every: int = 3) -> Batch:
+    batch = Batch(CHAIN, first, last, last_block_hash=f"0xh{last}")
+    for block in range(first, last + 1):
+        for i in range(per_block):
+            tx = f"0xtx{block}_{i}"
+            svr = (block + i) % svr_every == 0
+            batch.liquidations.append(
+                (
+                    CHAIN,
+                    block,
+                    f"0xh{block}",
+                    T0 + timedelta(minutes=block),
+                    tx,
+                    i,
+                    i,
+                    "0xpool",
+                    "0xwbtc",
+                    "0xusdc",
+                    f"0xuser{block % 5}",
+                    f"0xliq{i}",
+                    Decimal(10**6 * block),
+                    Decimal(10**5),
+                    False,
+                    Decimal(6 * 10**12),
+                    Decimal(10**8),
+                    Decimal(block) / 4,
+                    Decimal(block),
+                    None,
+                    svr,
+                    "0xagg" if svr else None,
+                    7 if svr else None,
+                    tx if svr else None,
+                    None,
+                    None,
+                    None,
+                )
+            )
+            if svr:
+                batch.recaptures.append(
+                    (
+                        CHAIN,
+                        block,
+                        f"0xh{block}",
+                        T0 + timedelta(minutes=block),
+                        tx,
+                        9,
+                        "0xrecipient",
+                        None,
+                        Decimal(10**15),
+                        Decimal("2.5"),
+                        "0xagg",
+                        [f"{CHAIN}:{tx}:{i}"],
+                        6500,
+                        Decimal("1.625"),
+                        Decimal("0.875"),
+                        "65/35",
+                    )
+                )
+        batch.blocks.append((CHAIN, block, f"0xh{block}", f"0xh{block - 1}", T0))
+    return batch
+
+
+async def reset(db: asyncpg.Connection) -> None:
+    for table in ("liquidations", "svr_recaptures", "checkpoints", "blocks", "chain_status"):
+        await db.execute(f"DELETE FROM {table}")
+    await writer.prepare(db)
+    await writer.start_checkpoint(db, CHAIN, 99)
+
+
+async def snapshot(db: asyncpg.Connection) -> tuple[object, ...]:
+    return (
+        await db.fetchval("SELECT count(*) FROM liquidations"),
+        await db.fetchval("SELECT sum(debt_to_cover) FROM liquidations"),
+        await db.fetchval(
+            "SELECT sum(liquidation_count) FROM liquidation_rollup WHERE grain='day'"
+        ),
+        await db.fetchval("SELECT sum(recaptured_usd) FROM svr_revenue_rollup_daily"),
+        await db.fetchval("SELECT sum(svr_liquidation_count) FROM svr_revenue_rollup_daily"),
+        await writer.read_checkpoint(db, CHAIN),
+    )
+
+
+async def test_batch_and_checkpoint_move_together(db: asyncpg.Connection) -> None:
+    await reset(db)
+    assert await writer.write_batch(db, make_batch(100, 109), "arbitrum") > 0
+    count, _, rollup, _, _, checkpoint = await snapshot(db)
+    assert (count, rollup, checkpoint) == (20, 20, 109)
+    # A batch that does not start right after the checkpoint is refused whole.
+    with pytest.raises(writer.CheckpointConflict):
+        await writer.write_batch(db, make_batch(115, 120), "arbitrum")
+    assert (await snapshot(db))[0] == 20
+
+
+async def test_replay_changes_nothing(db: asyncpg.Connection) -> None:
+    await reset(db)
+    await writer.write_batch(db, make_batch(100, 109), "arbitrum")
+    before = await snapshot(db)
+    await db.execute("UPDATE checkpoints SET block_number = 99")  # as after a crash
+    assert await writer.write_batch(db, make_batch(100, 109), "arbitrum") == 0
+    assert await snapshot(db) == before
+
+
+async def test_failed_transaction_leaves_nothing(db: asyncpg.Connection) -> None:
+    await reset(db)
+    bad = make_batch(100, 104)
+    bad.liquidations.append(bad.liquidations[0][:5] + ("not-an-int",) + bad.liquidations[0][6:])
+    with pytest.raises((asyncpg.DataError, ValueError, TypeError)):
+        await writer.write_batch(db, bad, "arbitrum")
+    assert await snapshot(db) == (0, None, None, None, None, 99)
+
+
+async def test_rollback_removes_exactly_the_rows_above(db: asyncpg.Connection) -> None:
+    await reset(db)
+    await writer.write_batch(db, make_batch(100, 104), "arbitrum")
+    expected = await snapshot(db)
+    await writer.write_batch(db, make_batch(105, 112), "arbitrum")
+    assert await reorg.stored_hashes(db, CHAIN, 110) == {
+        110: "0xh110",
+        111: "0xh111",
+        112: "0xh112",
+    }
+    removed = await reorg.rollback(db, CHAIN, 104, "0xh104")
+    assert removed["liquidations"] == 16
+    assert await snapshot(db) == expected
+    # Rebuilding the same blocks gives the same totals as never having rolled back.
+    await writer.write_batch(db, make_batch(105, 112), "arbitrum")
+    await reorg.rollback(db, CHAIN, 104, "0xh104")
+    assert await snapshot(db) == expected
+
+
+def test_common_ancestor() -> None:
+    stored = {10: "a", 11: "b", 12: "c"}
+    assert reorg.common_ancestor(stored, {10: "a", 11: "b", 12: "x"}) == 11
+    assert reorg.common_ancestor(stored, {10: "a", 11: "y", 12: "x"}) == 10
+    assert reorg.common_ancestor(stored, {10: "z", 11: "y", 12: "x"}) is None
