@@ -99,7 +99,11 @@ class ChainIndexer:
             chain.endpoints(), chain=chain.name, requests_per_second=chain.requests_per_second
         )
         self.on_progress = on_progress
-        self.poll_interval = poll_interval or min(2.0, max(0.05, chain.block_time_seconds / 4))
+        self.poll_interval = (
+            poll_interval
+            or chain.poll_interval_seconds
+            or min(2.0, max(0.05, chain.block_time_seconds / 4))
+        )
         self.log_filter = build_filter(chain)
         self.pools = frozenset(p.address for p in chain.pools)
         self.aggregators = frozenset(a.address for a in chain.svr.aggregators)
