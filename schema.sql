@@ -227,17 +227,19 @@ BEGIN
 
     IF s < 0 THEN  -- only a delete can empty a bucket; look only at the buckets it touched
         DELETE FROM liquidation_rollup r
-        USING (SELECT DISTINCT chain_id, block_time FROM delta) d
-        WHERE r.liquidation_count = 0 AND r.chain_id = d.chain_id
-          AND r.bucket = date_trunc(r.grain, d.block_time, 'UTC');
+        USING (SELECT DISTINCT g.grain, d.chain_id, date_trunc(g.grain, d.block_time, 'UTC') AS bucket
+               FROM delta d CROSS JOIN (VALUES ('hour'), ('day')) AS g(grain)) t
+        WHERE r.grain = t.grain AND r.chain_id = t.chain_id AND r.bucket = t.bucket
+          AND r.liquidation_count = 0;
         DELETE FROM liquidator_rollup_daily r
-        USING (SELECT DISTINCT chain_id, block_time FROM delta) d
-        WHERE r.liquidation_count = 0 AND r.chain_id = d.chain_id
-          AND r.bucket = date_trunc('day', d.block_time, 'UTC');
+        USING (SELECT DISTINCT d.chain_id, date_trunc('day', d.block_time, 'UTC') AS bucket
+               FROM delta d) t
+        WHERE r.chain_id = t.chain_id AND r.bucket = t.bucket AND r.liquidation_count = 0;
         DELETE FROM svr_revenue_rollup_daily r
-        USING (SELECT DISTINCT chain_id, block_time FROM delta) d
-        WHERE r.svr_liquidation_count = 0 AND r.recapture_count = 0
-          AND r.chain_id = d.chain_id AND r.bucket = date_trunc('day', d.block_time, 'UTC');
+        USING (SELECT DISTINCT d.chain_id, date_trunc('day', d.block_time, 'UTC') AS bucket
+               FROM delta d) t
+        WHERE r.chain_id = t.chain_id AND r.bucket = t.bucket
+          AND r.svr_liquidation_count = 0 AND r.recapture_count = 0;
     END IF;
     RETURN NULL;
 END $$;
@@ -260,9 +262,10 @@ BEGIN
         chainlink_usd = r.chainlink_usd + EXCLUDED.chainlink_usd;
     IF s < 0 THEN
         DELETE FROM svr_revenue_rollup_daily r
-        USING (SELECT DISTINCT chain_id, block_time FROM delta) d
-        WHERE r.svr_liquidation_count = 0 AND r.recapture_count = 0
-          AND r.chain_id = d.chain_id AND r.bucket = date_trunc('day', d.block_time, 'UTC');
+        USING (SELECT DISTINCT d.chain_id, date_trunc('day', d.block_time, 'UTC') AS bucket
+               FROM delta d) t
+        WHERE r.chain_id = t.chain_id AND r.bucket = t.bucket
+          AND r.svr_liquidation_count = 0 AND r.recapture_count = 0;
     END IF;
     RETURN NULL;
 END $$;

@@ -6,6 +6,7 @@ hot path decodes hundreds of thousands of logs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,9 +92,15 @@ def _signed(word: str, bits: int = 256) -> int:
     return value
 
 
+_HASH = re.compile(r"0x[0-9a-f]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+
+
 def position(log: Log) -> LogPosition:
+    """Where a log sits. Hashes and addresses are checked to be hex: a lying node cannot
+    smuggle anything else into the database."""
     try:
-        return LogPosition(
+        pos = LogPosition(
             block_number=int(log["blockNumber"], 16),
             block_hash=log["blockHash"].lower(),
             tx_hash=log["transactionHash"].lower(),
@@ -102,8 +109,15 @@ def position(log: Log) -> LogPosition:
             address=log["address"].lower(),
             block_time=int(log["blockTimestamp"], 16) if log.get("blockTimestamp") else None,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"log without a complete position: {exc}") from None
+    if not (
+        _HASH.fullmatch(pos.block_hash)
+        and _HASH.fullmatch(pos.tx_hash)
+        and _ADDRESS.fullmatch(pos.address)
+    ):
+        raise DecodeError(f"log with a malformed hash or address in block {pos.block_number}")
+    return pos
 
 
 def decode_liquidation(log: Log) -> Liquidation:

@@ -111,11 +111,11 @@ class Enricher:
                     liq.debt_asset,
                     liq.user,
                     liq.liquidator,
-                    Decimal(liq.debt_to_cover),
-                    Decimal(liq.liquidated_collateral_amount),
+                    liq.debt_to_cover,
+                    liq.liquidated_collateral_amount,
                     liq.receive_atoken,
-                    _dec(c_price),
-                    _dec(d_price),
+                    c_price,
+                    d_price,
                     c_usd,
                     d_usd,
                     None,
@@ -144,7 +144,7 @@ class Enricher:
                     update.kind,
                     update.route,
                     update.round_id,
-                    _dec(update.answer),
+                    update.answer,
                 )
             )
         return batch
@@ -221,7 +221,7 @@ class Enricher:
             p.source_index,
             p.recipient,
             p.token,
-            Decimal(p.amount),
+            p.amount,
             amount_usd,
             p.aggregator,
             ids,
@@ -230,7 +230,3 @@ class Enricher:
             chainlink,
             rule.name,
         )
-
-
-def _dec(value: int | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
