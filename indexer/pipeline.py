@@ -286,15 +286,19 @@ class ChainIndexer:
         a reorg first if there is one. Returns the number of blocks advanced."""
         heads = await self.read_heads()
         cp = await self.checkpoint()
-        if heads.head <= cp:
+        stored = await self._db(lambda c: reorg.stored_hashes(c, self.chain.chain_id, cp))
+        known = stored.get(cp) if isinstance(stored, dict) else None
+        if heads.head < cp:
+            if known is not None:  # the chain got shorter: a reorg to a shorter branch
+                await self.handle_reorg(heads)
             return 0
         end = min(heads.head, cp + self.chain.max_block_range)
         numbers = list(range(max(cp, 0), end + 1))
         headers = await fetch_headers(self.client, numbers)
-        stored = await self._db(lambda c: reorg.stored_hashes(c, self.chain.chain_id, cp))
-        known = stored.get(cp) if isinstance(stored, dict) else None
         if known is not None and cp in headers and headers[cp].hash != known:
             await self.handle_reorg(heads)
+            return 0
+        if heads.head == cp:
             return 0
         for n in range(cp + 1, end + 1):
             if n - 1 in headers and headers[n].parent_hash != headers[n - 1].hash:
@@ -320,7 +324,7 @@ class ChainIndexer:
         since = max(0, cp - 2 * self.chain.finality_depth)
         stored = await self._db(lambda c: reorg.stored_hashes(c, self.chain.chain_id, since))
         assert isinstance(stored, dict)
-        canonical = await fetch_headers(self.client, stored.keys())
+        canonical = await fetch_headers(self.client, [n for n in stored if n <= heads.head])
         ancestor = reorg.common_ancestor(stored, {n: h.hash for n, h in canonical.items()})
         if ancestor is None or cp - ancestor >= self.chain.finality_depth:
             depth = "unknown" if ancestor is None else str(cp - ancestor)
