@@ -85,6 +85,8 @@ CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (block_time DESC, c
 CREATE INDEX IF NOT EXISTS liquidations_chain_time ON liquidations (chain_id, block_time DESC, tx_hash, log_index);
 CREATE INDEX IF NOT EXISTS liquidations_user ON liquidations (user_address, block_time DESC);
 CREATE INDEX IF NOT EXISTS liquidations_liquidator ON liquidations (liquidator, block_time DESC);
+CREATE INDEX IF NOT EXISTS liquidations_debt_usd
+    ON liquidations ((coalesce(debt_usd, -1)) DESC, chain_id, tx_hash, log_index);
 
 -- DualAggregator events. kind: new_transmission | answer_updated | new_round |
 -- secondary_round_id_updated | primary_feed_unlocked. route: secondary for

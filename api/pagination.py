@@ -1,0 +1,161 @@
+"""Opaque keyset cursors for Query.liquidations.
+
+A cursor is base64url(payload || tag): the payload is a small JSON array
+[version, order, sort key, chain_id, tx_hash, log_index, filter fingerprint] and the tag an
+HMAC-SHA256 (truncated to 12 bytes) over it. A cursor that was altered, truncated, made up,
+or issued for another orderBy or filter is refused with a message; even a correctly signed
+one is re-validated field by field before any of it reaches SQL (as bind parameters).
+
+The key comes from the AAVE_API_CURSOR_SECRET environment variable (or create_app's
+cursor_secret); several API processes that share it accept each other's cursors. Without
+it a built-in key is used: cursors then stay tamper-evident against accidents but not
+against someone who read this source, which is harmless because a cursor only says where a
+public listing resumes and every field is validated anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from api.errors import ApiError
+from api.queries import KeysetPosition, Order
+
+CURSOR_VERSION = 1
+MAX_CURSOR_CHARS = 512
+_TAG_BYTES = 12
+_DEFAULT_SECRET = "aave-svr-indexer/api/cursor/v1"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+_HASH = re.compile(r"^0x[0-9a-f]{1,64}$")
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+_INT32_MAX = 2**31 - 1
+# Microseconds between 0001-01-01 and 9999-12-31 relative to the epoch.
+_MIN_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_MICROS = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+TIME_ORDERS = frozenset({Order.BLOCK_TIME_DESC, Order.BLOCK_TIME_ASC})
+
+
+class CursorError(ApiError):
+    pass
+
+
+_INVALID = (
+    "invalid cursor: pass an endCursor exactly as this API returned it, "
+    "or omit `after` to start from the first page"
+)
+
+
+def cursor_key(secret: str | None = None) -> bytes:
+    """The HMAC key: from `secret`, else AAVE_API_CURSOR_SECRET, else the built-in one."""
+    material = secret or os.environ.get("AAVE_API_CURSOR_SECRET") or _DEFAULT_SECRET
+    return hashlib.sha256(b"aave-svr-indexer cursor|" + material.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    order: Order
+    position: KeysetPosition
+    scope: str  # LiquidationWhere.fingerprint() of the listing that issued it
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
+
+
+def encode_cursor(cursor: Cursor, key: bytes) -> str:
+    pos = cursor.position
+    sort_key: int | str
+    if isinstance(pos.key, datetime):
+        sort_key = (pos.key.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+    else:
+        sort_key = format(pos.key, "f")
+    payload = json.dumps(
+        [
+            CURSOR_VERSION,
+            cursor.order.value,
+            sort_key,
+            pos.chain_id,
+            pos.tx_hash,
+            pos.log_index,
+            cursor.scope,
+        ],
+        separators=(",", ":"),
+    ).encode()
+    return _b64encode(payload + _sign(key, payload))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def decode_cursor(text: str, key: bytes, *, order: Order, scope: str) -> KeysetPosition:
+    """Verify and unpack a cursor issued for this `order` and filter `scope`."""
+    if not isinstance(text, str) or not text or len(text) > MAX_CURSOR_CHARS:
+        raise CursorError(_INVALID)
+    if not _B64URL.match(text):
+        raise CursorError(_INVALID)
+    try:
+        raw = _b64decode(text)
+    except (binascii.Error, ValueError):
+        raise CursorError(_INVALID) from None
+    if len(raw) <= _TAG_BYTES:
+        raise CursorError(_INVALID)
+    payload, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
+    if not hmac.compare_digest(tag, _sign(key, payload)):
+        raise CursorError(_INVALID)
+    try:
+        fields = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise CursorError(_INVALID) from None
+    if not isinstance(fields, list) or len(fields) != 7 or fields[0] != CURSOR_VERSION:
+        raise CursorError(_INVALID)
+    _, order_name, sort_key, chain_id, tx_hash, log_index, cursor_scope = fields
+    if order_name != order.value:
+        raise CursorError(
+            f"this cursor continues a listing ordered by {order_name}, not {order.value}: "
+            "use the same orderBy, or omit `after` to start again"
+        )
+    if cursor_scope != scope:
+        raise CursorError(
+            "this cursor continues a listing with a different filter: use the same filter, "
+            "or omit `after` to start again"
+        )
+    if not (_is_int(chain_id) and 0 <= chain_id <= _INT32_MAX):
+        raise CursorError(_INVALID)
+    if not (_is_int(log_index) and 0 <= log_index <= _INT32_MAX):
+        raise CursorError(_INVALID)
+    if not (isinstance(tx_hash, str) and _HASH.match(tx_hash)):
+        raise CursorError(_INVALID)
+    position_key: datetime | Decimal
+    if order in TIME_ORDERS:
+        if not (_is_int(sort_key) and _MIN_MICROS <= sort_key <= _MAX_MICROS):
+            raise CursorError(_INVALID)
+        position_key = _EPOCH + timedelta(microseconds=sort_key)
+    else:
+        if not (isinstance(sort_key, str) and len(sort_key) <= 100 and _DECIMAL.match(sort_key)):
+            raise CursorError(_INVALID)
+        try:
+            position_key = Decimal(sort_key)
+        except InvalidOperation:
+            raise CursorError(_INVALID) from None
+        if not position_key.is_finite() or abs(position_key.adjusted()) > 60:
+            raise CursorError(_INVALID)
+    return KeysetPosition(position_key, chain_id, tx_hash, log_index)

@@ -1,0 +1,562 @@
+"""Every SQL statement the API runs, as named constants and a few builders.
+
+Rules: the builders only ever splice in constants defined in this module (column lists,
+condition fragments, ORDER BY clauses, source tables); every value that comes from a
+caller is a bind parameter ($n). Nothing here touches a connection: the builders return
+`Sql(text, args)` and api.db runs it.
+
+Which table serves which query:
+- Query.liquidations / Query.liquidation: the base table `liquidations` (keyset pagination
+  on indexes liquidations_time / liquidations_chain_time), joined to `assets` and
+  `chain_status` only for the rows of the page.
+- Query.liquidationStats: `liquidation_rollup` (grain 'hour' for HOUR, grain 'day' for
+  DAY/WEEK/MONTH/no period), `liquidator_rollup_daily` when LIQUIDATOR is grouped or filtered,
+  and the base table only when a filter needs a column the rollups do not keep
+  (see `stats_source`).
+- Query.svrRevenue: `svr_revenue_rollup_daily`, always.
+- Query.indexerStatus and /readyz: `chain_status`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+
+from api.errors import LIMIT_EXCEEDED, ApiError
+
+# A grouped query may return at most this many rows (time buckets x other dimensions).
+MAX_GROUPED_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A statement and its bind parameters, ready for asyncpg."""
+
+    text: str
+    args: tuple[object, ...] = ()
+
+
+class _Params:
+    """Hands out $1, $2, ... as values are bound."""
+
+    def __init__(self) -> None:
+        self.values: list[object] = []
+
+    def __call__(self, value: object) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def _where(conditions: list[str]) -> str:
+    return " AND ".join(conditions) if conditions else "TRUE"
+
+
+# --------------------------------------------------------------------------------------
+# Status and reference data
+# --------------------------------------------------------------------------------------
+
+SELECT_ONE = "SELECT 1"
+
+CHAIN_STATUS = """
+SELECT chain_id, name, head_block, finalized_block, indexed_block, last_error, halted,
+       updated_at
+FROM chain_status
+ORDER BY chain_id
+"""
+
+ASSETS = """
+SELECT chain_id, address, symbol, decimals
+FROM assets
+WHERE $1::integer[] IS NULL OR chain_id = ANY($1::integer[])
+ORDER BY chain_id, symbol, address
+LIMIT $2
+"""
+MAX_ASSETS = 10_000
+
+
+def chain_status() -> Sql:
+    return Sql(CHAIN_STATUS)
+
+
+def assets(chain_ids: tuple[int, ...] | None) -> Sql:
+    return Sql(ASSETS, (list(chain_ids) if chain_ids is not None else None, MAX_ASSETS))
+
+
+# --------------------------------------------------------------------------------------
+# Liquidations (base table)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiquidationWhere:
+    """A validated, normalised liquidation filter (addresses and hashes lowercase,
+    datetimes timezone-aware). `time_to` is exclusive, `block_to` inclusive."""
+
+    chain_ids: tuple[int, ...] | None = None
+    user: str | None = None
+    liquidator: str | None = None
+    collateral_asset: str | None = None
+    debt_asset: str | None = None
+    tx_hash: str | None = None
+    svr: bool | None = None
+    finalized: bool | None = None
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+    block_from: int | None = None
+    block_to: int | None = None
+    min_debt_usd: Decimal | None = None
+    min_collateral_usd: Decimal | None = None
+
+    def fingerprint(self) -> str:
+        """A short stable digest, bound into cursors so a cursor only continues the
+        listing it came from."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def needs_base_table(self) -> bool:
+        """True when a filter uses a column the rollups do not keep."""
+        return any(
+            v is not None
+            for v in (
+                self.user,
+                self.tx_hash,
+                self.svr,
+                self.finalized,
+                self.block_from,
+                self.block_to,
+                self.min_debt_usd,
+                self.min_collateral_usd,
+            )
+        )
+
+
+# Condition fragments on the base table (alias l); {p} is the bind parameter.
+L_CHAINS = "l.chain_id = ANY({p}::integer[])"
+L_USER = "l.user_address = {p}"
+L_LIQUIDATOR = "l.liquidator = {p}"
+L_COLLATERAL = "l.collateral_asset = {p}"
+L_DEBT = "l.debt_asset = {p}"
+L_TX_HASH = "l.tx_hash = {p}"
+L_SVR = "l.is_svr = {p}"
+L_FINALIZED = (
+    "((l.block_number <= (SELECT cs.finalized_block FROM chain_status cs"
+    " WHERE cs.chain_id = l.chain_id)) IS TRUE) = {p}"
+)
+L_TIME_FROM = "l.block_time >= {p}::timestamptz"
+L_TIME_TO = "l.block_time < {p}::timestamptz"
+L_BLOCK_FROM = "l.block_number >= {p}"
+L_BLOCK_TO = "l.block_number <= {p}"
+L_MIN_DEBT_USD = "l.debt_usd >= {p}::numeric"
+L_MIN_COLLATERAL_USD = "l.collateral_usd >= {p}::numeric"
+
+
+def _liquidation_conditions(w: LiquidationWhere, p: _Params) -> list[str]:
+    pairs: list[tuple[str, object]] = [
+        (L_CHAINS, list(w.chain_ids) if w.chain_ids is not None else None),
+        (L_USER, w.user),
+        (L_LIQUIDATOR, w.liquidator),
+        (L_COLLATERAL, w.collateral_asset),
+        (L_DEBT, w.debt_asset),
+        (L_TX_HASH, w.tx_hash),
+        (L_SVR, w.svr),
+        (L_FINALIZED, w.finalized),
+        (L_TIME_FROM, w.time_from),
+        (L_TIME_TO, w.time_to),
+        (L_BLOCK_FROM, w.block_from),
+        (L_BLOCK_TO, w.block_to),
+        (L_MIN_DEBT_USD, w.min_debt_usd),
+        (L_MIN_COLLATERAL_USD, w.min_collateral_usd),
+    ]
+    return [fragment.format(p=p(value)) for fragment, value in pairs if value is not None]
+
+
+class Order(Enum):
+    """Orders of Query.liquidations. Each ends with the (chain_id, tx_hash, log_index)
+    tiebreak, so the order is total and a keyset cursor never skips or repeats a row."""
+
+    BLOCK_TIME_DESC = "BLOCK_TIME_DESC"
+    BLOCK_TIME_ASC = "BLOCK_TIME_ASC"
+    DEBT_USD_DESC = "DEBT_USD_DESC"
+    DEBT_USD_ASC = "DEBT_USD_ASC"
+
+
+# Sort key expression per order. A liquidation without a USD value sorts as -1 (below 0).
+SORT_KEY = {
+    Order.BLOCK_TIME_DESC: "l.block_time",
+    Order.BLOCK_TIME_ASC: "l.block_time",
+    Order.DEBT_USD_DESC: "coalesce(l.debt_usd, -1)",
+    Order.DEBT_USD_ASC: "coalesce(l.debt_usd, -1)",
+}
+
+# Directions chosen so that the time orders walk liquidations_time (block_time DESC,
+# chain_id, tx_hash, log_index) forwards or backwards.
+ORDER_BY = {
+    Order.BLOCK_TIME_DESC: "l.block_time DESC, l.chain_id, l.tx_hash, l.log_index",
+    Order.BLOCK_TIME_ASC: "l.block_time, l.chain_id DESC, l.tx_hash DESC, l.log_index DESC",
+    Order.DEBT_USD_DESC: "coalesce(l.debt_usd, -1) DESC, l.chain_id, l.tx_hash, l.log_index",
+    Order.DEBT_USD_ASC: (
+        "coalesce(l.debt_usd, -1), l.chain_id DESC, l.tx_hash DESC, l.log_index DESC"
+    ),
+}
+
+# "Strictly after the cursor row" for each order. {k} sort key, {c} {h} {i} tiebreak.
+# The leading non-strict bound lets the planner use it as an index condition.
+KEYSET_AFTER = {
+    Order.BLOCK_TIME_DESC: (
+        "l.block_time <= {k}::timestamptz AND (l.block_time < {k}::timestamptz"
+        " OR (l.chain_id, l.tx_hash, l.log_index) > ({c}::integer, {h}::text, {i}::integer))"
+    ),
+    Order.BLOCK_TIME_ASC: (
+        "l.block_time >= {k}::timestamptz AND (l.block_time > {k}::timestamptz"
+        " OR (l.chain_id, l.tx_hash, l.log_index) < ({c}::integer, {h}::text, {i}::integer))"
+    ),
+    Order.DEBT_USD_DESC: (
+        "coalesce(l.debt_usd, -1) <= {k}::numeric AND (coalesce(l.debt_usd, -1) < {k}::numeric"
+        " OR (l.chain_id, l.tx_hash, l.log_index) > ({c}::integer, {h}::text, {i}::integer))"
+    ),
+    Order.DEBT_USD_ASC: (
+        "coalesce(l.debt_usd, -1) >= {k}::numeric AND (coalesce(l.debt_usd, -1) > {k}::numeric"
+        " OR (l.chain_id, l.tx_hash, l.log_index) < ({c}::integer, {h}::text, {i}::integer))"
+    ),
+}
+
+LIQUIDATION_COLUMNS = """
+    l.chain_id, l.block_number, l.block_hash, l.block_time, l.tx_hash, l.tx_index,
+    l.log_index, l.pool, l.collateral_asset, l.debt_asset, l.user_address, l.liquidator,
+    l.debt_to_cover, l.liquidated_collateral_amount, l.receive_atoken, l.collateral_price,
+    l.debt_price, l.collateral_usd, l.debt_usd, l.protocol_fee_amount, l.is_svr,
+    l.svr_aggregator, l.svr_round_id, l.svr_oracle_tx_hash, l.svr_recaptured_usd,
+    l.svr_aave_usd, l.svr_chainlink_usd,
+    ca.symbol AS collateral_symbol, ca.decimals AS collateral_decimals,
+    da.symbol AS debt_symbol, da.decimals AS debt_decimals,
+    (l.block_number <= cs.finalized_block) IS TRUE AS finalized"""
+
+LIQUIDATION_JOINS = """
+LEFT JOIN assets ca ON ca.chain_id = l.chain_id AND ca.address = l.collateral_asset
+LEFT JOIN assets da ON da.chain_id = l.chain_id AND da.address = l.debt_asset
+LEFT JOIN chain_status cs ON cs.chain_id = l.chain_id"""
+
+# The inner query picks the page on the base table alone; the joins run for its rows only.
+LIQUIDATIONS_PAGE = """
+SELECT {columns}, {sort_key} AS sort_key
+FROM (
+    SELECT l.* FROM liquidations l
+    WHERE {where}
+    ORDER BY {order_by}
+    LIMIT {limit}
+) l{joins}
+ORDER BY {order_by}
+"""
+
+LIQUIDATIONS_COUNT = "SELECT count(*) FROM liquidations l WHERE {where}"
+
+LIQUIDATION_BY_ID = (
+    "SELECT "
+    + LIQUIDATION_COLUMNS
+    + "\nFROM liquidations l"
+    + LIQUIDATION_JOINS
+    + "\nWHERE l.chain_id = $1 AND l.tx_hash = $2 AND l.log_index = $3"
+)
+
+
+@dataclass(frozen=True)
+class KeysetPosition:
+    """The row a page starts after: its sort key and natural key."""
+
+    key: datetime | Decimal
+    chain_id: int
+    tx_hash: str
+    log_index: int
+
+
+def liquidations_page(
+    where: LiquidationWhere, order: Order, limit: int, after: KeysetPosition | None
+) -> Sql:
+    """One page (fetch `limit` rows; ask for first + 1 to learn hasNextPage)."""
+    p = _Params()
+    conditions = _liquidation_conditions(where, p)
+    if after is not None:
+        conditions.append(
+            KEYSET_AFTER[order].format(
+                k=p(after.key), c=p(after.chain_id), h=p(after.tx_hash), i=p(after.log_index)
+            )
+        )
+    text = LIQUIDATIONS_PAGE.format(
+        columns=LIQUIDATION_COLUMNS,
+        sort_key=SORT_KEY[order],
+        where=_where(conditions),
+        order_by=ORDER_BY[order],
+        limit=p(limit),
+        joins=LIQUIDATION_JOINS,
+    )
+    return Sql(text, tuple(p.values))
+
+
+def liquidations_count(where: LiquidationWhere) -> Sql:
+    p = _Params()
+    text = LIQUIDATIONS_COUNT.format(where=_where(_liquidation_conditions(where, p)))
+    return Sql(text, tuple(p.values))
+
+
+def liquidation_by_id(chain_id: int, tx_hash: str, log_index: int) -> Sql:
+    return Sql(LIQUIDATION_BY_ID, (chain_id, tx_hash, log_index))
+
+
+# --------------------------------------------------------------------------------------
+# Liquidation statistics (rollups, base table as a fallback)
+# --------------------------------------------------------------------------------------
+
+
+class Dim(Enum):
+    CHAIN = "CHAIN"
+    HOUR = "HOUR"
+    DAY = "DAY"
+    WEEK = "WEEK"
+    MONTH = "MONTH"
+    COLLATERAL_ASSET = "COLLATERAL_ASSET"
+    DEBT_ASSET = "DEBT_ASSET"
+    LIQUIDATOR = "LIQUIDATOR"
+    AGGREGATOR = "AGGREGATOR"
+
+
+TIME_DIMS = (Dim.HOUR, Dim.DAY, Dim.WEEK, Dim.MONTH)
+TIME_UNIT = {Dim.HOUR: "hour", Dim.DAY: "day", Dim.WEEK: "week", Dim.MONTH: "month"}
+
+
+class StatsSource(Enum):
+    LIQUIDATION_ROLLUP_HOUR = "LIQUIDATION_ROLLUP_HOUR"
+    LIQUIDATION_ROLLUP_DAY = "LIQUIDATION_ROLLUP_DAY"
+    LIQUIDATOR_ROLLUP_DAILY = "LIQUIDATOR_ROLLUP_DAILY"
+    LIQUIDATIONS = "LIQUIDATIONS"
+
+
+def _aligned(t: datetime | None, unit: str) -> bool:
+    if t is None:
+        return True
+    t = t.astimezone(UTC)
+    if t.minute or t.second or t.microsecond:
+        return False
+    return unit == "hour" or t.hour == 0
+
+
+def time_dimension(dims: frozenset[Dim]) -> Dim | None:
+    found = [d for d in TIME_DIMS if d in dims]
+    if len(found) > 1:
+        names = ", ".join(d.value for d in found)
+        raise ApiError(f"groupBy may hold at most one of HOUR, DAY, WEEK, MONTH (got {names})")
+    return found[0] if found else None
+
+
+def stats_source(where: LiquidationWhere, dims: frozenset[Dim]) -> StatsSource:
+    """The cheapest table that answers the query exactly.
+
+    - filters on user, txHash, svr, finalized, blockFrom/blockTo, minDebtUsd or
+      minCollateralUsd: the base table (the rollups do not keep those columns);
+    - HOUR: liquidation_rollup grain 'hour' when timeFrom/timeTo are whole hours and no
+      liquidator is grouped or filtered, else the base table;
+    - LIQUIDATOR grouped or filtered: liquidator_rollup_daily when the bounds are whole UTC
+      days, else the base table;
+    - otherwise: liquidation_rollup grain 'day' for whole-day bounds, grain 'hour' for
+      whole-hour bounds, else the base table.
+    """
+    if where.needs_base_table():
+        return StatsSource.LIQUIDATIONS
+    by_liquidator = Dim.LIQUIDATOR in dims or where.liquidator is not None
+    hours = _aligned(where.time_from, "hour") and _aligned(where.time_to, "hour")
+    days = _aligned(where.time_from, "day") and _aligned(where.time_to, "day")
+    if Dim.HOUR in dims:
+        if hours and not by_liquidator:
+            return StatsSource.LIQUIDATION_ROLLUP_HOUR
+        return StatsSource.LIQUIDATIONS
+    if by_liquidator:
+        return StatsSource.LIQUIDATOR_ROLLUP_DAILY if days else StatsSource.LIQUIDATIONS
+    if days:
+        return StatsSource.LIQUIDATION_ROLLUP_DAY
+    if hours:
+        return StatsSource.LIQUIDATION_ROLLUP_HOUR
+    return StatsSource.LIQUIDATIONS
+
+
+def _months_between(a: datetime, b: datetime) -> int:
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+def check_bucket_count(time_from: datetime | None, time_to: datetime | None, dim: Dim) -> None:
+    """Refuse, before touching the database, a bounded range with too many time buckets."""
+    if time_from is None or time_to is None or time_to <= time_from:
+        return
+    span = time_to - time_from
+    if dim is Dim.HOUR:
+        buckets = span // timedelta(hours=1) + 1
+    elif dim is Dim.DAY:
+        buckets = span // timedelta(days=1) + 1
+    elif dim is Dim.WEEK:
+        buckets = span // timedelta(days=7) + 2
+    else:
+        buckets = _months_between(time_from.astimezone(UTC), time_to.astimezone(UTC)) + 1
+    if buckets > MAX_GROUPED_ROWS:
+        raise ApiError(
+            f"timeFrom..timeTo spans {buckets:,} {TIME_UNIT[dim]} buckets; at most "
+            f"{MAX_GROUPED_ROWS:,} per query: narrow the range or group by a longer period",
+            LIMIT_EXCEEDED,
+        )
+
+
+STATS = """
+WITH g AS (
+    SELECT {chain} AS chain_id, {period} AS period, {collateral} AS collateral_asset,
+           {debt} AS debt_asset, {liquidator} AS liquidator, {measures}
+    FROM {source}
+    WHERE {where}
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 2, 1, 3, 4, 5
+    LIMIT {limit}
+)
+SELECT g.*, ca.symbol AS collateral_symbol, ca.decimals AS collateral_decimals,
+       da.symbol AS debt_symbol, da.decimals AS debt_decimals
+FROM g
+LEFT JOIN assets ca ON ca.chain_id = g.chain_id AND ca.address = g.collateral_asset
+LEFT JOIN assets da ON da.chain_id = g.chain_id AND da.address = g.debt_asset
+ORDER BY g.period, g.chain_id, g.collateral_asset, g.debt_asset, g.liquidator
+"""
+
+STATS_MEASURES_ROLLUP = """sum(r.liquidation_count) AS liquidation_count,
+           sum(r.debt_usd) AS debt_usd, sum(r.collateral_usd) AS collateral_usd,
+           sum(r.svr_count) AS svr_count, sum(r.svr_debt_usd) AS svr_debt_usd"""
+
+STATS_MEASURES_BASE = """count(*) AS liquidation_count,
+           coalesce(sum(l.debt_usd), 0) AS debt_usd,
+           coalesce(sum(l.collateral_usd), 0) AS collateral_usd,
+           count(*) FILTER (WHERE l.is_svr) AS svr_count,
+           coalesce(sum(l.debt_usd) FILTER (WHERE l.is_svr), 0) AS svr_debt_usd"""
+
+STATS_FROM = {
+    StatsSource.LIQUIDATION_ROLLUP_HOUR: "liquidation_rollup r",
+    StatsSource.LIQUIDATION_ROLLUP_DAY: "liquidation_rollup r",
+    StatsSource.LIQUIDATOR_ROLLUP_DAILY: "liquidator_rollup_daily r",
+    StatsSource.LIQUIDATIONS: "liquidations l",
+}
+STATS_GRAIN = {
+    StatsSource.LIQUIDATION_ROLLUP_HOUR: "hour",
+    StatsSource.LIQUIDATION_ROLLUP_DAY: "day",
+}
+
+# Rollup condition fragments (alias r). Bounds are whole buckets here (see stats_source),
+# so a bucket start in [from, to) is exactly a block_time in [from, to).
+R_GRAIN = "r.grain = {p}"
+R_CHAINS = "r.chain_id = ANY({p}::integer[])"
+R_COLLATERAL = "r.collateral_asset = {p}"
+R_DEBT = "r.debt_asset = {p}"
+R_LIQUIDATOR = "r.liquidator = {p}"
+R_BUCKET_FROM = "r.bucket >= {p}::timestamptz"
+R_BUCKET_TO = "r.bucket < {p}::timestamptz"
+
+PERIOD = "date_trunc('{unit}', {column}, 'UTC')"
+NO_CHAIN = "NULL::integer"
+NO_PERIOD = "NULL::timestamptz"
+NO_TEXT = "NULL::text"
+
+
+def _rollup_conditions(where: LiquidationWhere, source: StatsSource, p: _Params) -> list[str]:
+    conditions = []
+    if source in STATS_GRAIN:
+        conditions.append(R_GRAIN.format(p=p(STATS_GRAIN[source])))
+    pairs: list[tuple[str, object]] = [
+        (R_CHAINS, list(where.chain_ids) if where.chain_ids is not None else None),
+        (R_COLLATERAL, where.collateral_asset),
+        (R_DEBT, where.debt_asset),
+        (R_LIQUIDATOR, where.liquidator),
+        (R_BUCKET_FROM, where.time_from),
+        (R_BUCKET_TO, where.time_to),
+    ]
+    conditions += [f.format(p=p(v)) for f, v in pairs if v is not None]
+    return conditions
+
+
+def liquidation_stats(where: LiquidationWhere, dims: frozenset[Dim], source: StatsSource) -> Sql:
+    """Grouped totals; returns at most MAX_GROUPED_ROWS + 1 rows (one more means too many)."""
+    p = _Params()
+    base = source is StatsSource.LIQUIDATIONS
+    alias = "l" if base else "r"
+    time_column = "l.block_time" if base else "r.bucket"
+    conditions = _liquidation_conditions(where, p) if base else _rollup_conditions(where, source, p)
+    tdim = time_dimension(dims)
+    text = STATS.format(
+        chain=f"{alias}.chain_id" if Dim.CHAIN in dims else NO_CHAIN,
+        period=PERIOD.format(unit=TIME_UNIT[tdim], column=time_column) if tdim else NO_PERIOD,
+        collateral=f"{alias}.collateral_asset" if Dim.COLLATERAL_ASSET in dims else NO_TEXT,
+        debt=f"{alias}.debt_asset" if Dim.DEBT_ASSET in dims else NO_TEXT,
+        liquidator=f"{alias}.liquidator" if Dim.LIQUIDATOR in dims else NO_TEXT,
+        measures=STATS_MEASURES_BASE if base else STATS_MEASURES_ROLLUP,
+        source=STATS_FROM[source],
+        where=_where(conditions),
+        limit=p(MAX_GROUPED_ROWS + 1),
+    )
+    return Sql(text, tuple(p.values))
+
+
+# --------------------------------------------------------------------------------------
+# SVR revenue (svr_revenue_rollup_daily)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SvrWhere:
+    chain_ids: tuple[int, ...] | None = None
+    aggregator: str | None = None
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+
+
+SVR_REVENUE = """
+SELECT {chain} AS chain_id, {period} AS period, {aggregator} AS aggregator,
+       sum(r.svr_liquidation_count) AS svr_liquidation_count,
+       sum(r.svr_liquidated_usd) AS svr_liquidated_usd,
+       sum(r.recapture_count) AS recapture_count,
+       sum(r.recaptured_usd) AS recaptured_usd,
+       sum(r.aave_usd) AS aave_usd,
+       sum(r.chainlink_usd) AS chainlink_usd
+FROM svr_revenue_rollup_daily r
+WHERE {where}
+GROUP BY 1, 2, 3
+ORDER BY 2, 1, 3
+LIMIT {limit}
+"""
+
+S_CHAINS = "r.chain_id = ANY({p}::integer[])"
+S_AGGREGATOR = "r.aggregator = {p}"
+S_BUCKET_FROM = "r.bucket >= {p}::timestamptz"
+S_BUCKET_TO = "r.bucket < {p}::timestamptz"
+
+
+def svr_revenue(where: SvrWhere, dims: frozenset[Dim]) -> Sql:
+    """Grouped SVR revenue; bounds must be whole UTC days (the rollup is daily)."""
+    for name, t in (("timeFrom", where.time_from), ("timeTo", where.time_to)):
+        if not _aligned(t, "day"):
+            raise ApiError(
+                f"svrRevenue is kept per UTC day: {name} must be midnight UTC "
+                f"(e.g. 2026-02-01T00:00:00Z)"
+            )
+    p = _Params()
+    pairs: list[tuple[str, object]] = [
+        (S_CHAINS, list(where.chain_ids) if where.chain_ids is not None else None),
+        (S_AGGREGATOR, where.aggregator),
+        (S_BUCKET_FROM, where.time_from),
+        (S_BUCKET_TO, where.time_to),
+    ]
+    conditions = [f.format(p=p(v)) for f, v in pairs if v is not None]
+    tdim = time_dimension(dims)
+    if tdim is Dim.HOUR:
+        raise ApiError("svrRevenue is kept per UTC day: group by DAY, WEEK or MONTH")
+    text = SVR_REVENUE.format(
+        chain="r.chain_id" if Dim.CHAIN in dims else NO_CHAIN,
+        period=PERIOD.format(unit=TIME_UNIT[tdim], column="r.bucket") if tdim else NO_PERIOD,
+        aggregator="r.aggregator" if Dim.AGGREGATOR in dims else NO_TEXT,
+        where=_where(conditions),
+        limit=p(MAX_GROUPED_ROWS + 1),
+    )
+    return Sql(text, tuple(p.values))
