@@ -143,3 +143,25 @@ def _rpc(url: str, method: str, params: list[object]) -> object:
     req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())["result"]
+
+
+# -- the five-chain devnet with the default scenario, once per run ------------------------
+
+DEVNET_SEED = 1
+DEVNET_SCALE = float(os.environ.get("DEVNET_SCALE", "1.0"))
+
+
+@pytest.fixture(scope="session")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, object]]]:
+    """Five anvil nodes on free ports, Aave deployed, the default scenario played.
+    Tests must not change this chain state (reorg tests start their own)."""
+    from indexer.devnet import CHAINS, devnet_down, devnet_up, run_scenario
+
+    workdir = tmp_path_factory.mktemp("devnet")
+    ports = {name: free_port() for name in CHAINS}
+    devnet_up(workdir, ports=ports)
+    try:
+        manifest = run_scenario(workdir, seed=DEVNET_SEED, scale=DEVNET_SCALE)
+        yield workdir, manifest
+    finally:
+        devnet_down(workdir)

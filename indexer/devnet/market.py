@@ -1,0 +1,77 @@
+"""The devnet market's fixed parameters: reserves, risk settings, roles and prices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .session import actor
+
+RAY = 10**27
+PRICE_UNIT = 10**8  # AaveOracle BASE_CURRENCY_UNIT (USD, 8 decimals)
+LIQUIDATION_PROTOCOL_FEE_BPS = 1000  # 10 % of the liquidation bonus goes to the treasury
+
+
+@dataclass(frozen=True)
+class Reserve:
+    symbol: str
+    name: str
+    decimals: int
+    price_usd: float  # start price
+    ltv: int  # bps
+    liquidation_threshold: int  # bps
+    liquidation_bonus: int  # bps, 10500 = 5 % bonus
+    reserve_factor: int  # bps
+    stable: bool  # picks the interest rate strategy
+
+
+RESERVES: tuple[Reserve, ...] = (
+    Reserve("WETH", "Wrapped Ether", 18, 3000.0, 8050, 8300, 10500, 1500, False),
+    Reserve("WBTC", "Wrapped BTC", 8, 90000.0, 7300, 7800, 10500, 2000, False),
+    Reserve("USDC", "USD Coin", 6, 1.0, 7700, 8000, 10450, 1000, True),
+    Reserve("LINK", "ChainLink Token", 18, 13.0, 6000, 6800, 10700, 2000, False),
+)
+BY_SYMBOL = {r.symbol: r for r in RESERVES}
+
+#: DefaultReserveInterestRateStrategy arguments after the provider, in ray.
+STRATEGY_VOLATILE = (
+    45 * RAY // 100,
+    0,
+    4 * RAY // 100,
+    300 * RAY // 100,
+    0,
+    0,
+    2 * RAY // 100,
+    5 * RAY // 100,
+    20 * RAY // 100,
+)
+STRATEGY_STABLE = (
+    90 * RAY // 100,
+    0,
+    4 * RAY // 100,
+    60 * RAY // 100,
+    0,
+    0,
+    2 * RAY // 100,
+    5 * RAY // 100,
+    20 * RAY // 100,
+)
+
+#: anvil's first default account (unlocked, real signatures): deploys and administers.
+DEPLOYER = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+TREASURY = actor("treasury")
+SVR_RECIPIENT = actor("svr-recipient")
+SVR_DAPP_CONTROL = actor("svr-dapp-control")
+ORACLE_PRIMARY = actor("oracle-node/primary")
+ORACLE_SECONDARY = actor("oracle-node/secondary")
+WHALE = actor("liquidity-whale")
+LIQUIDATORS = tuple(actor(f"liquidator/{i}") for i in range(1, 5))
+SEARCHERS = (actor("searcher/1"), actor("searcher/2"))
+BUILDERS = (actor("builder/1"), actor("builder/2"))
+SOLVERS = (actor("solver/1"), actor("solver/2"))
+BUNDLER = actor("atlas-bundler")
+#: Share of a back-run bid that the Ethereum builder refunds to the SVR recipient.
+BUILDER_REFUND_BPS = 9000
+
+
+def price_units(usd: float) -> int:
+    return round(usd * PRICE_UNIT)

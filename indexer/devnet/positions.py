@@ -1,0 +1,199 @@
+"""Borrowers: who they are, the leveraged positions they open, and their health factors.
+
+Each position is aimed at a step of the crash: its starting health factor is chosen so that
+the price path takes it below 1 around that step (possibly earlier).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+
+from .context import ChainContext
+from .deploy import MAX_UINT
+from .market import BY_SYMBOL, PRICE_UNIT, WHALE
+from .oracles import Oracles
+from .prices import STEPS
+from .session import actor
+
+WAD = 10**18
+BLOCK_SIZE = 120  # transactions per block while positions open
+
+
+@dataclass
+class Position:
+    user: str
+    collateral: str  # symbol
+    debt: str  # symbol
+    collateral_amount: int
+    debt_amount: int
+    hf: float | None = None  # last health factor read from the chain (None: read again)
+    hf_prices: tuple[int, int] = (0, 0)  # (collateral, debt) prices when hf was read
+    debt_usd: float = 0.0
+    debt_units: int = 0
+    closed: bool = False
+    deferred: bool = False
+
+
+@dataclass
+class Target:
+    """A liquidation to send: whom, how much debt, and the bonus taken as aTokens or not."""
+
+    position: Position
+    debt_to_cover: int
+    receive_atoken: bool
+    covered_usd: float = 0.0  # estimate, for a searcher's bid
+
+    def call_args(self, ctx: ChainContext) -> tuple[str, str, str, int, bool]:
+        p = self.position
+        return (
+            ctx.addr(p.collateral),
+            ctx.addr(p.debt),
+            p.user,
+            self.debt_to_cover,
+            self.receive_atoken,
+        )
+
+
+def _ratio_path(prices: dict[str, list[int]], collateral: str, debt: str) -> list[float]:
+    pc, pd = prices[collateral], prices[debt]
+    return [(pc[i] / pc[0]) / (pd[i] / pd[0]) for i in range(len(pc))]
+
+
+def plan_positions(
+    ctx: ChainContext, prices: dict[str, list[int]], scale: float, seed: int, run: int
+) -> list[Position]:
+    """Borrowers aimed at random steps of the crash, sized around the chain's median."""
+    rng = ctx.rng
+    profile = ctx.profile
+    out = []
+    for i in range(max(3, round(profile.borrowers * scale))):
+        user = actor(f"{ctx.s.name}/borrower/{seed}/{run}/{i}")
+        for _attempt in range(30):
+            collateral = rng.choices(["WETH", "WBTC", "LINK"], [0.42, 0.38, 0.20])[0]
+            debt = "WETH" if collateral == "WBTC" and rng.random() < 0.25 else "USDC"
+            c = BY_SYMBOL[collateral]
+            ratios = _ratio_path(prices, collateral, debt)
+            k = rng.randrange(1, STEPS + 1)
+            # Health factor at the start; it cannot be below LT/LTV (the borrow limit).
+            health = max(
+                rng.uniform(0.975, 0.997) / ratios[k], c.liquidation_threshold / c.ltv * 1.004
+            )
+            if health * min(ratios) < 0.995:
+                break
+        else:
+            continue
+        median = profile.median_position_usd
+        value_usd = min(median * math.exp(rng.gauss(0.0, 0.9)), median * 25)
+        debt_usd = value_usd * c.liquidation_threshold / 10_000 / health
+        out.append(
+            Position(
+                user=user,
+                collateral=collateral,
+                debt=debt,
+                collateral_amount=int(
+                    value_usd / (prices[collateral][0] / PRICE_UNIT) * 10**c.decimals
+                ),
+                debt_amount=int(
+                    debt_usd / (prices[debt][0] / PRICE_UNIT) * 10 ** BY_SYMBOL[debt].decimals
+                ),
+            )
+        )
+    return out
+
+
+def open_positions(ctx: ChainContext, positions: list[Position]) -> None:
+    """Liquidity from a whale, then the borrowers' deposits (supplied by the whale on their
+    behalf) and their loans, in blocks of BLOCK_SIZE."""
+    s, pool, c = ctx.s, ctx.d.pool, ctx.c
+    s.rpc.batch([("anvil_setBalance", [p.user, hex(10**20)]) for p in positions])
+    need = dict.fromkeys(ctx.d.assets, 0)
+    for p in positions:
+        need[p.collateral] += p.collateral_amount
+    for symbol, asset in ctx.d.assets.items():
+        liquidity = 10 ** (asset.decimals + 9)
+        token = asset.address
+        s.send(
+            WHALE,
+            token,
+            c.erc20.encode("mint(uint256)", liquidity + need[symbol]),
+            gas=200_000,
+            label=f"mint {symbol}",
+        )
+        s.send(
+            WHALE,
+            token,
+            c.erc20.encode("approve", pool, MAX_UINT),
+            gas=100_000,
+            label=f"approve {symbol}",
+        )
+        s.send(
+            WHALE,
+            pool,
+            c.pool.encode("supply", token, liquidity, WHALE, 0),
+            gas=500_000,
+            label=f"liquidity {symbol}",
+        )
+    s.mine(ctx.next_time())
+    for start in range(0, len(positions), BLOCK_SIZE):
+        for p in positions[start : start + BLOCK_SIZE]:
+            data = c.pool.encode("supply", ctx.addr(p.collateral), p.collateral_amount, p.user, 0)
+            s.send(WHALE, pool, data, gas=500_000, label="supply")
+        s.mine(ctx.next_time())
+    for start in range(0, len(positions), BLOCK_SIZE):
+        for p in positions[start : start + BLOCK_SIZE]:
+            data = c.pool.encode("borrow", ctx.addr(p.debt), p.debt_amount, 2, 0, p.user)
+            s.send(p.user, pool, data, gas=800_000, label="borrow")
+        s.mine(ctx.next_time())
+
+
+class HealthBook:
+    """Health factors read from the chain, and predicted between reads from price moves
+    (one collateral, one debt asset: the factor scales with their price ratio)."""
+
+    def __init__(self, ctx: ChainContext, oracles: Oracles, positions: list[Position]) -> None:
+        self.ctx = ctx
+        self.now = oracles.now
+        self.positions = positions
+
+    def open(self) -> list[Position]:
+        return [p for p in self.positions if not p.closed]
+
+    def predicted(self, p: Position, moved: str | None = None, price: int = 0) -> float:
+        """Health factor now, or after `moved` changes to `price`; 0 when never read."""
+        if p.hf is None:
+            return 0.0
+        pc, pd = self.now[p.collateral], self.now[p.debt]
+        if moved == p.collateral:
+            pc = price
+        if moved == p.debt:
+            pd = price
+        return p.hf * (pc / p.hf_prices[0]) / (pd / p.hf_prices[1])
+
+    def refresh(self, positions: list[Position]) -> None:
+        """Read health factor and debt of these positions (one batch of eth_calls)."""
+        todo = [p for p in positions if not p.closed]
+        if not todo:
+            return
+        c, d = self.ctx.c, self.ctx.d
+        calls: list[tuple[str, str]] = []
+        for p in todo:
+            calls.append((d.pool, c.pool.encode("getUserAccountData", p.user)))
+            vdebt = d.assets[p.debt].variable_debt_token
+            calls.append((vdebt, c.variable_debt.encode("balanceOf", p.user)))
+        answers = self.ctx.s.eth_calls(calls)
+        for i, p in enumerate(todo):
+            account: tuple[Any, ...] = abi_decode(
+                ["uint256"] * 6, bytes.fromhex(answers[2 * i][2:])
+            )
+            collateral, debt, hf = account[0], account[1], account[5]
+            p.debt_units = int(answers[2 * i + 1], 16)
+            p.debt_usd = debt / PRICE_UNIT
+            if debt == 0 or collateral == 0:
+                p.closed = True  # repaid, or nothing left to seize
+                continue
+            p.hf = hf / WAD
+            p.hf_prices = (self.now[p.collateral], self.now[p.debt])
