@@ -120,7 +120,7 @@ async def test_replay_changes_nothing(db: asyncpg.Connection) -> None:
 async def test_failed_transaction_leaves_nothing(db: asyncpg.Connection) -> None:
     await reset(db)
     bad = make_batch(100, 104)
-    bad.liquidations.append(bad.liquidations[0][:5] + ("not-an-int",) + bad.liquidations[0][6:])
+    bad.liquidations.append((*bad.liquidations[0][:5], "not-an-int", *bad.liquidations[0][6:]))
     with pytest.raises((asyncpg.DataError, ValueError, TypeError)):
         await writer.write_batch(db, bad, "arbitrum")
     assert await snapshot(db) == (0, None, None, None, None, 99)
