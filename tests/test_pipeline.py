@@ -115,6 +115,7 @@ async def test_every_liquidation_matches_the_manifest(indexed: Any) -> None:
                 assert row["collateral_usd"] == usd(
                     liq["liquidated_collateral_amount"], liq["collateral_price"], c_dec
                 )
+                assert row["protocol_fee_amount"] == Decimal(liq["protocol_fee_amount"])
                 assert row["is_svr"] == bool(liq["svr"]), liq["id"]
                 if liq["svr"]:
                     assert row["svr_aggregator"] == liq["svr_aggregator"]

@@ -9,6 +9,7 @@ from decimal import Decimal
 from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs
 from indexer.enrich.blocks import Header, fetch_headers
+from indexer.enrich.fees import TreasuryFees
 from indexer.enrich.prices import PriceOracle, usd
 from indexer.enrich.svr import Payment, SvrMatch, SvrRules, share
 from indexer.enrich.tokens import TokenRegistry
@@ -25,6 +26,7 @@ class Enricher:
         self.oracles = {pool.address: PriceOracle(client, pool.oracle) for pool in chain.pools}
         self.default_oracle = self.oracles[chain.pools[0].address]
         self.svr = SvrRules(chain)
+        self.fees = TreasuryFees(client, chain.max_block_range)
 
     async def enrich(
         self,
@@ -45,6 +47,7 @@ class Enricher:
         )
         batch.assets.extend((chain_id, t.address, t.symbol, t.decimals) for t in learned)
 
+        fees = await self.fees.fees(liqs)
         matches = self.svr.attribute(liqs, updates)
         payments = await self._payments(decoded, matches)
         payment_tokens = {p.token for p in payments if p.token is not None}
@@ -118,7 +121,7 @@ class Enricher:
                     d_price,
                     c_usd,
                     d_usd,
-                    None,
+                    fees.get(pos.key),
                     match is not None,
                     match.aggregator if match else None,
                     match.round_id if match else None,

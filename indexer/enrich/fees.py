@@ -1,0 +1,126 @@
+"""The protocol's cut of a liquidation: the collateral aToken sent to the treasury.
+
+LiquidationCall's liquidatedCollateralAmount leaves the protocol fee out. Aave moves the fee
+with the collateral aToken's transferOnLiquidation(user -> treasury) just before emitting
+LiquidationCall, which shows as an ERC-20 Transfer from the aToken. Those transfers are
+fetched only for ranges that hold liquidations, with a filter on the treasury, so the cost
+follows the number of liquidations, not the number of aToken transfers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from indexer.decode.events import Liquidation, Log
+from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
+from indexer.rpc.client import RpcClient
+from indexer.rpc.errors import RpcError
+
+GET_RESERVE_DATA = "0x35ea6a75"
+RESERVE_TREASURY_ADDRESS = "0xae167335"
+TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+ATOKEN_WORD = 8  # ReserveData.aTokenAddress in Aave V3's getReserveData answer
+
+
+def _pad(address: str) -> str:
+    return "0x" + address[2:].rjust(64, "0")
+
+
+class TreasuryFees:
+    def __init__(self, client: RpcClient, max_block_range: int) -> None:
+        self.client = client
+        self.atokens: dict[tuple[str, str], str | None] = {}  # (pool, asset) -> aToken
+        self.treasury: dict[str, str | None] = {}  # aToken -> treasury
+        self.sizer = RangeSizer(max_block_range)
+
+    async def _learn(self, pairs: set[tuple[str, str]]) -> None:
+        missing = sorted(p for p in pairs if p not in self.atokens)
+        if not missing:
+            return
+        answers = await self.client.batch(
+            [
+                ("eth_call", [{"to": pool, "data": GET_RESERVE_DATA + _pad(asset)[2:]}, "latest"])
+                for pool, asset in missing
+            ]
+        )
+        for pair, answer in zip(missing, answers, strict=True):
+            if isinstance(answer, RpcError) or not answer or len(answer) < 2 + 64 * 9:
+                self.atokens[pair] = None
+                continue
+            word = answer[2 + 64 * ATOKEN_WORD : 2 + 64 * (ATOKEN_WORD + 1)]
+            self.atokens[pair] = "0x" + word[-40:]
+        new = sorted({a for a in self.atokens.values() if a and a not in self.treasury})
+        if new:
+            answers = await self.client.batch(
+                [
+                    ("eth_call", [{"to": atoken, "data": RESERVE_TREASURY_ADDRESS}, "latest"])
+                    for atoken in new
+                ]
+            )
+            for atoken, answer in zip(new, answers, strict=True):
+                ok = not isinstance(answer, RpcError) and answer and len(answer) >= 66
+                self.treasury[atoken] = "0x" + answer[-40:] if ok else None
+
+    async def fees(self, liquidations: Sequence[Liquidation]) -> dict[tuple[str, int], int | None]:
+        """Fee per liquidation key: the amount, 0 when none was paid, None when unknown."""
+        if not liquidations:
+            return {}
+        await self._learn({(liq.pos.address, liq.collateral_asset) for liq in liquidations})
+        atokens: set[str] = set()
+        for liq in liquidations:
+            atoken = self.atokens.get((liq.pos.address, liq.collateral_asset))
+            if atoken is not None:
+                atokens.add(atoken)
+        treasuries = sorted({t for a in atokens if (t := self.treasury.get(a))})
+        if not atokens or not treasuries:
+            return {liq.pos.key: None for liq in liquidations}
+        first = min(liq.pos.block_number for liq in liquidations)
+        last = max(liq.pos.block_number for liq in liquidations)
+        log_filter = LogFilter(
+            addresses=sorted(atokens),
+            topics=[TRANSFER, None, [_pad(t) for t in treasuries]],
+        )
+        logs = await fetch_range(self.client, log_filter, first, last, self.sizer)
+        return match_fees(liquidations, logs, self.atokens, self.treasury)
+
+
+def match_fees(
+    liquidations: Sequence[Liquidation],
+    transfers: Sequence[Log],
+    atokens: dict[tuple[str, str], str | None],
+    treasury: dict[str, str | None],
+) -> dict[tuple[str, int], int | None]:
+    """Each liquidation's fee is the Transfer user -> treasury of its collateral aToken in
+    the same transaction, after the previous LiquidationCall of that transaction."""
+    by_tx: dict[str, list[Log]] = defaultdict(list)
+    for log in transfers:
+        by_tx[log["transactionHash"].lower()].append(log)
+    liqs_by_tx: dict[str, list[Liquidation]] = defaultdict(list)
+    for liq in liquidations:
+        liqs_by_tx[liq.pos.tx_hash].append(liq)
+    out: dict[tuple[str, int], int | None] = {}
+    for tx, liqs in liqs_by_tx.items():
+        previous = -1
+        for liq in sorted(liqs, key=lambda item: item.pos.log_index):
+            atoken = atokens.get((liq.pos.address, liq.collateral_asset))
+            to = treasury.get(atoken) if atoken else None
+            if atoken is None or to is None:
+                out[liq.pos.key] = None
+                previous = liq.pos.log_index
+                continue
+            fee = 0
+            for log in by_tx.get(tx, ()):
+                index = int(log["logIndex"], 16)
+                topics = log["topics"]
+                if (
+                    previous < index < liq.pos.log_index
+                    and log["address"].lower() == atoken
+                    and len(topics) == 3
+                    and "0x" + topics[1][-40:].lower() == liq.user
+                    and "0x" + topics[2][-40:].lower() == to
+                ):
+                    fee += int(log["data"], 16)
+            out[liq.pos.key] = fee
+            previous = liq.pos.log_index
+    return out
