@@ -446,6 +446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         setup_logging(args.log_json, args.verbose)
+        if args.config and not os.path.isfile(args.config):
+            raise UserError(f"config file not found: {args.config}")
         code: int = args.func(args)
         return code
     except UserError as exc:

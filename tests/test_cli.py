@@ -1,0 +1,141 @@
+"""The real command line as a subprocess: help, exit codes, one-line errors, a backfill
+and its status on the devnet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import drop_database, make_database
+
+SUBCOMMANDS = [
+    ["migrate"],
+    ["backfill"],
+    ["run"],
+    ["serve"],
+    ["status"],
+    ["config", "check"],
+    ["devnet", "up"],
+    ["devnet", "down"],
+    ["devnet", "scenario"],
+]
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RPC_URL_")}
+    full_env.pop("AAVE_INDEXER_CONFIG", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "indexer.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS, ids=" ".join)
+def test_every_subcommand_has_help(command: list[str]) -> None:
+    result = cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: aave-indexer" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["frobnicate"], "invalid choice"),
+        (["backfill", "--to", "soon"], "expected a block number or 'finalized'"),
+        (["backfill", "--from", "-5"], "not negative"),
+        (["backfill", "--chain", "solana"], "unknown chain 'solana'"),
+        (["backfill"], "no RPC endpoint configured (set RPC_URL_ETHEREUM)"),
+        (["--config", "/nonexistent.toml", "status"], "config file not found"),
+    ],
+)
+def test_bad_usage_is_one_line_exit_2(args: list[str], message: str) -> None:
+    result = cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_config_check_masks_secrets() -> None:
+    result = cli("config", "check", env={"RPC_URL_ETHEREUM": "https://eth.example/v2/SECRETKEY"})
+    assert result.returncode == 0
+    resolved = json.loads(result.stdout)
+    assert set(resolved["chains"]) == {"ethereum", "polygon", "avalanche", "arbitrum", "base"}
+    assert resolved["chains"]["ethereum"]["rpc_urls"] == ["https://eth.example/***"]
+    assert "SECRETKEY" not in result.stdout + result.stderr
+
+
+def test_unreachable_database_is_exit_3() -> None:
+    result = cli("--database-url", "postgresql://postgres@127.0.0.1:1/none", "status")
+    assert result.returncode == 3
+    assert "cannot reach the database" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def cli_db(pg_template: str) -> Any:
+    dsn = make_database(pg_template)
+    yield dsn
+    drop_database(dsn)
+
+
+def test_wrong_chain_behind_url_is_exit_3(
+    devnet: tuple[Path, dict[str, Any]], cli_db: str, tmp_path: Path
+) -> None:
+    workdir, _ = devnet
+    text = (workdir / ".devnet" / "devnet.toml").read_text()
+    # Point ethereum's section at polygon's node.
+    config = tomllib_loads(text)
+    polygon_url = config["chains"]["polygon"]["rpc_urls"][0]
+    ethereum_url = config["chains"]["ethereum"]["rpc_urls"][0]
+    swapped = tmp_path / "swapped.toml"
+    swapped.write_text(text.replace(ethereum_url, polygon_url))
+    result = cli(
+        "--config",
+        str(swapped),
+        "--database-url",
+        cli_db,
+        "--quiet",
+        "backfill",
+        "--chain",
+        "ethereum",
+    )
+    assert result.returncode == 3
+    assert "serves chain 137, the config says 1" in result.stderr
+
+
+def test_backfill_then_status(devnet: tuple[Path, dict[str, Any]], cli_db: str) -> None:
+    workdir, manifest = devnet
+    config = str(workdir / ".devnet" / "devnet.toml")
+    result = cli(
+        "--config", config, "--database-url", cli_db, "--log-json", "backfill", "--chain", "polygon"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert any("polygon backfill" in line["msg"] for line in lines)
+    status = cli("--database-url", cli_db, "status", "--json")
+    assert status.returncode == 0
+    (row,) = [r for r in json.loads(status.stdout) if r["name"] == "polygon"]
+    assert row["indexed"] == row["finalized_block"] > 0
+    assert row["last_error"] is None
+    table = cli("--database-url", cli_db, "status")
+    assert "polygon" in table.stdout
+    last = max(liq["block_number"] for liq in manifest["chains"]["polygon"]["liquidations"])
+    assert row["indexed"] >= last
+
+
+def tomllib_loads(text: str) -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(text)
