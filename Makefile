@@ -20,6 +20,7 @@ node_modules/.installed: package.json package-lock.json
 	touch node_modules/.installed
 
 demo: install
+	scripts/ensure-postgres.sh
 	$(BIN)/python -m indexer.demo
 
 test: install

@@ -222,3 +222,63 @@ async def test_one_writer_per_chain(indexed: Any) -> None:
         assert await standby.checkpoint() >= chain.first_block
     finally:
         await standby.close()
+
+
+async def test_api_over_the_indexed_devnet(indexed: Any) -> None:
+    """The GraphQL answers for the devnet equal the manifest: per-chain counts, SVR counts,
+    recaptured value and its split, and a full cursor walk of one chain."""
+    from tests.test_api_support import api_client, gql
+
+    dsn, manifest, _ = indexed
+    conn = await asyncpg.connect(dsn)
+    try:
+        recaptured = {
+            r["chain_id"]: (r["usd"], r["aave"], r["link"])
+            for r in await conn.fetch(
+                "SELECT chain_id, sum(amount_usd) AS usd, sum(aave_usd) AS aave, "
+                "sum(chainlink_usd) AS link FROM svr_recaptures GROUP BY 1"
+            )
+        }
+    finally:
+        await conn.close()
+    names = {1: "ETHEREUM", 137: "POLYGON", 43114: "AVALANCHE", 42161: "ARBITRUM", 8453: "BASE"}
+    async with api_client(dsn) as client:
+        body = await gql(
+            client,
+            "{ liquidationStats(groupBy: [CHAIN]) { chain count svrCount }"
+            "  svrRevenue(groupBy: [CHAIN]) { chain svrLiquidationCount recapturedUsd aaveUsd"
+            "  chainlinkUsd } }",
+        )
+        assert "errors" not in body, body
+        stats = {row["chain"]: row for row in body["data"]["liquidationStats"]}
+        for chain in manifest["chains"].values():
+            row = stats[names[chain["chain_id"]]]
+            assert row["count"] == len(chain["liquidations"])
+            assert row["svrCount"] == sum(1 for liq in chain["liquidations"] if liq["svr"])
+        revenue = {row["chain"]: row for row in body["data"]["svrRevenue"]}
+        assert set(revenue) == {"ETHEREUM", "ARBITRUM", "BASE"}
+        for chain_id, (usd_total, aave, link) in recaptured.items():
+            row = revenue[names[chain_id]]
+            assert Decimal(row["recapturedUsd"]) == usd_total
+            assert Decimal(row["aaveUsd"]) == aave and Decimal(row["chainlinkUsd"]) == link
+            assert Decimal(row["aaveUsd"]) + Decimal(row["chainlinkUsd"]) == usd_total
+
+        seen: list[str] = []
+        after = None
+        while True:
+            page = await gql(
+                client,
+                "query($after: String) { liquidations(filter: {chains: [POLYGON]}, first: 37,"
+                " after: $after) { edges { node { id finalized } } pageInfo { hasNextPage"
+                " endCursor } } }",
+                {"after": after},
+            )
+            assert "errors" not in page, page
+            data = page["data"]["liquidations"]
+            seen += [edge["node"]["id"] for edge in data["edges"]]
+            assert all(edge["node"]["finalized"] for edge in data["edges"])
+            if not data["pageInfo"]["hasNextPage"]:
+                break
+            after = data["pageInfo"]["endCursor"]
+        expected = {liq["id"] for liq in manifest["chains"]["polygon"]["liquidations"]}
+        assert len(seen) == len(set(seen)) and set(seen) == expected
