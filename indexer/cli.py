@@ -119,6 +119,7 @@ class ProgressView:
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.last_line: dict[str, float] = {}
+        self.last_events: dict[str, int] = {}
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
         if mode == "bar":
@@ -165,7 +166,13 @@ class ProgressView:
         if self.mode == "quiet":
             return
         now = time.monotonic()
-        if now - self.last_line.get(p.chain, 0) < 5 and p.done_block < p.target_block:
+        quiet_for = 60 if p.phase == "tail" else 5
+        changed = self.last_events.get(p.chain) != p.events
+        self.last_events[p.chain] = p.events
+        finished = p.phase != "tail" and p.done_block >= p.target_block
+        if now - self.last_line.get(p.chain, 0) < quiet_for and not finished and not (
+            p.phase == "tail" and changed
+        ):
             return
         self.last_line[p.chain] = now
         log.info(

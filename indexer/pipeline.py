@@ -113,6 +113,7 @@ class ChainIndexer:
         self.conn: asyncpg.Connection | None = None
         self.tokens: TokenRegistry | None = None
         self.enricher: Enricher | None = None
+        self.events_written = 0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class ChainIndexer:
         metrics.BLOCKS.labels(self.chain.name).inc(batch.last_block - batch.first_block + 1)
         metrics.EVENTS.labels(self.chain.name, "liquidation").inc(len(batch.liquidations))
         metrics.BATCH_SIZE.labels(self.chain.name).observe(batch.events)
+        self.events_written += batch.events
         return int(inserted)  # type: ignore[call-overload]
 
     # -- backfill ---------------------------------------------------------------------
@@ -358,6 +360,7 @@ class ChainIndexer:
 
     async def tail(self, stop: asyncio.Event) -> None:
         progress = Progress(self.chain.name, 0, 0, await self.checkpoint(), phase="tail")
+        events_before = self.events_written
         while not stop.is_set():
             try:
                 advanced = await self.tail_once()
@@ -374,6 +377,7 @@ class ChainIndexer:
             if advanced:
                 progress.done_block = await self.checkpoint()
                 progress.target_block = self.heads.highest_seen
+                progress.events = self.events_written - events_before
                 self._report(progress)
             else:
                 await _sleep_or_stop(stop, self.poll_interval)
