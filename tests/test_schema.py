@@ -8,6 +8,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from indexer.records import LIQUIDATION_COLUMNS
 from indexer.store.migrate import migrate
 
 
@@ -50,30 +51,7 @@ async def _insert(db: asyncpg.Connection, n: int, svr_every: int = 3) -> None:
     await db.copy_records_to_table(
         "liquidations",
         records=rows,
-        columns=[
-            "chain_id",
-            "block_number",
-            "block_hash",
-            "block_time",
-            "tx_hash",
-            "tx_index",
-            "log_index",
-            "pool",
-            "collateral_asset",
-            "debt_asset",
-            "user_address",
-            "liquidator",
-            "debt_to_cover",
-            "liquidated_collateral_amount",
-            "receive_atoken",
-            "collateral_price",
-            "debt_price",
-            "collateral_usd",
-            "debt_usd",
-            "protocol_fee_amount",
-            "is_svr",
-            "svr_aggregator",
-        ],
+        columns=LIQUIDATION_COLUMNS[:22],  # up to svr_aggregator
     )
 
 
