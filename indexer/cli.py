@@ -354,6 +354,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from indexer.store.rollups import rollup_drift
+
+    async def go() -> dict[str, int]:
+        conn = await connect_db(database_url(args))
+        try:
+            return await rollup_drift(conn)
+        except asyncpg.UndefinedTableError:
+            raise UserError("the database has no schema yet; run `aave-indexer migrate`") from None
+        finally:
+            await conn.close()
+
+    drift = asyncio.run(go())
+    for table, rows in drift.items():
+        print(f"{table}: {'ok' if rows == 0 else f'{rows} rows differ from GROUP BY'}")
+    return EXIT_OK if not any(drift.values()) else EXIT_FAILED
+
+
 def _fmt(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
@@ -432,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="per chain: head, indexed, finalized, lag, last error")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("verify", help="check that every rollup equals a GROUP BY of the rows")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("config", help="configuration tools")
     config_sub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)

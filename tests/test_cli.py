@@ -16,6 +16,7 @@ from tests.conftest import drop_database, make_database
 
 SUBCOMMANDS = [
     ["migrate"],
+    ["verify"],
     ["backfill"],
     ["run"],
     ["serve"],
@@ -129,6 +130,8 @@ def test_backfill_then_status(devnet: tuple[Path, dict[str, Any]], cli_db: str) 
     (row,) = [r for r in json.loads(status.stdout) if r["name"] == "polygon"]
     assert row["indexed"] == row["finalized_block"] > 0
     assert row["last_error"] is None
+    verify = cli("--database-url", cli_db, "verify")
+    assert verify.returncode == 0 and "liquidation_rollup: ok" in verify.stdout
     table = cli("--database-url", cli_db, "status")
     assert "polygon" in table.stdout
     last = max(liq["block_number"] for liq in manifest["chains"]["polygon"]["liquidations"])

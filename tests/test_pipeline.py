@@ -13,44 +13,15 @@ import pytest
 
 from indexer.config import Config, load_config
 from indexer.pipeline import ChainIndexer
+from indexer.store.rollups import (
+    LIQUIDATION_ROLLUP_DRIFT,
+    SVR_REVENUE_ROLLUP_DRIFT,
+    rollup_drift,
+)
 from tests.conftest import drop_database, make_database
 
-ROLLUPS_MATCH = """
-WITH base AS (
-  SELECT g.grain, chain_id, date_trunc(g.grain, block_time, 'UTC') AS bucket,
-         collateral_asset, debt_asset, count(*) AS n, coalesce(sum(debt_usd), 0) AS d,
-         coalesce(sum(collateral_usd), 0) AS c, count(*) FILTER (WHERE is_svr) AS s,
-         coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0) AS sd
-  FROM liquidations CROSS JOIN (VALUES ('hour'), ('day')) g(grain) GROUP BY 1, 2, 3, 4, 5)
-SELECT count(*) FROM base FULL JOIN liquidation_rollup r
-  USING (grain, chain_id, bucket, collateral_asset, debt_asset)
-WHERE base.n IS DISTINCT FROM r.liquidation_count OR base.d IS DISTINCT FROM r.debt_usd
-   OR base.c IS DISTINCT FROM r.collateral_usd OR base.s IS DISTINCT FROM r.svr_count
-   OR base.sd IS DISTINCT FROM r.svr_debt_usd
-"""
-
-SVR_ROLLUP_MATCH = """
-WITH liq AS (
-  SELECT chain_id, date_trunc('day', block_time, 'UTC') AS bucket, svr_aggregator AS aggregator,
-         count(*) AS n, coalesce(sum(debt_usd), 0) AS usd
-  FROM liquidations WHERE is_svr GROUP BY 1, 2, 3),
-rec AS (
-  SELECT chain_id, date_trunc('day', block_time, 'UTC') AS bucket,
-         coalesce(aggregator, '') AS aggregator, count(*) AS n,
-         coalesce(sum(amount_usd), 0) AS usd, coalesce(sum(aave_usd), 0) AS aave,
-         coalesce(sum(chainlink_usd), 0) AS link
-  FROM svr_recaptures GROUP BY 1, 2, 3),
-base AS (
-  SELECT chain_id, bucket, aggregator, coalesce(liq.n, 0) AS ln, coalesce(liq.usd, 0) AS lu,
-         coalesce(rec.n, 0) AS rn, coalesce(rec.usd, 0) AS ru, coalesce(rec.aave, 0) AS ra,
-         coalesce(rec.link, 0) AS rl
-  FROM liq FULL JOIN rec USING (chain_id, bucket, aggregator))
-SELECT count(*) FROM base FULL JOIN svr_revenue_rollup_daily r USING (chain_id, bucket, aggregator)
-WHERE base.ln IS DISTINCT FROM r.svr_liquidation_count
-   OR base.lu IS DISTINCT FROM r.svr_liquidated_usd
-   OR base.rn IS DISTINCT FROM r.recapture_count OR base.ru IS DISTINCT FROM r.recaptured_usd
-   OR base.ra IS DISTINCT FROM r.aave_usd OR base.rl IS DISTINCT FROM r.chainlink_usd
-"""
+ROLLUPS_MATCH = LIQUIDATION_ROLLUP_DRIFT
+SVR_ROLLUP_MATCH = SVR_REVENUE_ROLLUP_DRIFT
 
 
 async def backfill_all(config: Config, dsn: str) -> None:
@@ -173,8 +144,11 @@ async def test_oracle_updates_and_rollups(indexed: Any) -> None:
             for u in chain["oracle_updates"]
         }
         assert stored == expected
-        assert await conn.fetchval(ROLLUPS_MATCH) == 0
-        assert await conn.fetchval(SVR_ROLLUP_MATCH) == 0
+        assert await rollup_drift(conn) == {
+            "liquidation_rollup": 0,
+            "liquidator_rollup_daily": 0,
+            "svr_revenue_rollup_daily": 0,
+        }
         per_chain = dict(
             await conn.fetch(
                 "SELECT chain_id, sum(liquidation_count) FROM liquidation_rollup "
