@@ -1,0 +1,26 @@
+"""The published GraphQL schema is the one the server runs, and the README's commands exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.schema import schema
+from indexer.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_published_schema_is_current() -> None:
+    published = (ROOT / "docs" / "schema.graphql").read_text().strip()
+    assert published == schema.as_str().strip(), (
+        "docs/schema.graphql is stale: regenerate it with "
+        "`python -c 'from api.schema import schema; print(schema.as_str())' > docs/schema.graphql`"
+    )
+
+
+def test_readme_lists_every_subcommand() -> None:
+    readme = (ROOT / "README.md").read_text()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in sub.choices:  # type: ignore[union-attr]
+        assert f"`{name}" in readme, f"README does not mention `{name}`"
