@@ -24,3 +24,19 @@ def test_readme_lists_every_subcommand() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     for name in sub.choices:  # type: ignore[union-attr]
         assert f"`{name}" in readme, f"README does not mention `{name}`"
+
+
+async def test_readme_queries_run(db_dsn: str) -> None:
+    """Every query block in the README runs without errors against a migrated database."""
+    import re
+
+    from tests.test_api_support import api_client, gql
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```graphql\n(.*?)```", readme, re.S)
+    queries = [b for b in blocks if b.lstrip().startswith("{")]
+    assert len(queries) >= 3
+    async with api_client(db_dsn) as client:
+        for query in queries:
+            body = await gql(client, query)
+            assert "errors" not in body, (query, body)
