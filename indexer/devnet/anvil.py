@@ -96,8 +96,14 @@ def _log_tail(path: Path) -> str:
     return "no output"
 
 
-def _anvil_args(binary: Path, port: int, chain_id: int, block_time: float | None) -> list[str]:
+def _anvil_args(
+    binary: Path, port: int, chain_id: int, block_time: float | None, cache: Path
+) -> list[str]:
     options = {
+        # Old block states spill to disk; keep them in the devnet's folder (removed by
+        # devnet down) rather than anvil's global temp folder, where a killed node would
+        # leave them behind for good.
+        "--cache-path": str(cache),
         "--host": "127.0.0.1",
         "--port": str(port),
         "--chain-id": str(chain_id),
@@ -148,7 +154,7 @@ def devnet_up(
             )
     # A fresh node is a fresh chain: whatever an earlier devnet left is stale now (the solc
     # cache in build/ stays; it is keyed by source hash).
-    for leftover in ("state", "devnet.toml", "manifest.json"):
+    for leftover in ("state", "devnet.toml", "manifest.json", "cache"):
         path = base / leftover
         if path.is_dir():
             shutil.rmtree(path)
@@ -162,7 +168,7 @@ def devnet_up(
             log_path = base / "logs" / f"{name}.log"
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen(
-                    _anvil_args(binary, port, CHAINS[name], block_time),
+                    _anvil_args(binary, port, CHAINS[name], block_time, base / "cache" / name),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -262,3 +268,4 @@ def devnet_down(workdir: Path) -> None:
     for name in pids:
         (base / f"{name}.pid").unlink(missing_ok=True)
     state_file.unlink(missing_ok=True)
+    shutil.rmtree(base / "cache", ignore_errors=True)
