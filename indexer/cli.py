@@ -71,7 +71,16 @@ def setup_logging(json_logs: bool, verbose: bool) -> None:
 
 
 def database_url(args: argparse.Namespace) -> str:
-    return getattr(args, "database_url", None) or os.environ.get("DATABASE_URL") or DEFAULT_DSN
+    """--database-url, else $DATABASE_URL, else the local default; refused here, with the
+    option that gave it, when it is not a PostgreSQL URL at all."""
+    given = getattr(args, "database_url", None)
+    dsn = given or os.environ.get("DATABASE_URL") or DEFAULT_DSN
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        source = "--database-url" if given else "DATABASE_URL"
+        raise UserError(
+            f"{source}: not a database URL (expected postgresql://user@host:port/database)"
+        )
+    return dsn
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -96,6 +105,8 @@ def selected_chains(config: Config, names: Sequence[str] | None) -> list[ChainCo
 async def connect_db(dsn: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(dsn, timeout=10)
+    except asyncpg.ClientConfigurationError as exc:
+        raise UserError(f"database URL {mask_url(dsn)}: {exc}") from None
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise UserError(
             f"cannot reach the database at {mask_url(dsn)}: {exc}", EXIT_UNREACHABLE
@@ -170,8 +181,10 @@ class ProgressView:
         changed = self.last_events.get(p.chain) != p.events
         self.last_events[p.chain] = p.events
         finished = p.phase != "tail" and p.done_block >= p.target_block
-        if now - self.last_line.get(p.chain, 0) < quiet_for and not finished and not (
-            p.phase == "tail" and changed
+        if (
+            now - self.last_line.get(p.chain, 0) < quiet_for
+            and not finished
+            and not (p.phase == "tail" and changed)
         ):
             return
         self.last_line[p.chain] = now

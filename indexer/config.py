@@ -243,6 +243,10 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"config file not found: {chosen}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {chosen}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{chosen}: not a UTF-8 text file (byte {exc.start}: {exc.reason})"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

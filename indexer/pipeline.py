@@ -31,6 +31,7 @@ from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
 from indexer.locks import own
 from indexer.records import Batch
 from indexer.rpc.client import RpcClient
+from indexer.rpc.errors import TransientError
 from indexer.store import reorg, writer
 
 log = logging.getLogger("aave_indexer.pipeline")
@@ -39,6 +40,7 @@ SET_LAST_ERROR = "UPDATE chain_status SET last_error = $2, updated_at = now() WH
 SKIP_TO = "UPDATE checkpoints SET block_number = $2 WHERE chain_id = $1 AND stream = 'main'"
 
 MERGE_EVENTS = 20_000  # write at most about this many events per transaction
+RANGE_ATTEMPTS = 5  # a range whose answers a node got wrong is fetched again this often
 
 
 class ChainHalted(Exception):
@@ -155,13 +157,19 @@ class ChainIndexer:
 
     async def close(self) -> None:
         if self.conn is not None:
-            await self.conn.close()
+            try:  # a connection the server dropped may never answer a polite goodbye
+                await asyncio.wait_for(self.conn.close(), timeout=5)
+            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                self.conn.terminate()
             self.conn = None
         await self.client.close()
 
     async def _db(self, action: Callable[[asyncpg.Connection], Awaitable[object]]) -> object:
         """Run a database step; on a lost connection reconnect (re-taking the lock) and
-        retry, since every step is one transaction that either happened or did not."""
+        retry, since every step is one transaction that either happened or did not.
+        A session the server ended (pg_terminate_backend, a failover) may only show it when
+        next used, and then sometimes as asyncpg's InternalClientError (its protocol state
+        out of step): that connection is dropped the same way."""
         delay = 0.5
         for attempt in range(12):
             try:
@@ -174,6 +182,7 @@ class ChainIndexer:
                 asyncpg.InterfaceError,
                 asyncpg.AdminShutdownError,
                 asyncpg.CannotConnectNowError,
+                asyncpg.InternalClientError,
                 ConnectionError,
                 OSError,
             ) as exc:
@@ -199,12 +208,41 @@ class ChainIndexer:
     async def process_range(
         self, start: int, end: int, headers: dict[int, Header] | None = None
     ) -> Batch:
-        logs = await fetch_range(self.client, self.log_filter, start, end, self.sizer)
-        assert self.enricher is not None
-        return await self.enricher.enrich(self.decode(logs), start, end, headers)
+        """Fetch, decode and enrich one range. The RPC client retries what fails in
+        transport; a range whose answers did not fit together (a node that disagreed with
+        another, lost a block, ...) is done again from the start, a few times."""
+        delay = 0.5
+        for attempt in range(RANGE_ATTEMPTS):
+            try:
+                logs = await fetch_range(self.client, self.log_filter, start, end, self.sizer)
+                assert self.enricher is not None
+                return await self.enricher.enrich(self.decode(logs), start, end, headers)
+            except TransientError as exc:
+                if attempt == RANGE_ATTEMPTS - 1:
+                    raise
+                log.warning("%s: range %d-%d again: %s", self.chain.name, start, end, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        raise AssertionError("unreachable")
 
     async def write(self, batch: Batch) -> int:
-        inserted = await self._db(lambda c: writer.write_batch(c, batch, self.chain.name))
+        tries = 0
+
+        async def action(conn: asyncpg.Connection) -> int:
+            nonlocal tries
+            tries += 1
+            try:
+                return await writer.write_batch(conn, batch, self.chain.name)
+            except writer.CheckpointConflict:
+                # A connection lost while COMMIT was on its way leaves us not knowing whether
+                # the batch went in; _db then runs it again. If the checkpoint is where this
+                # batch put it (we own the chain, so nobody else moved it), it did.
+                stored = await writer.read_checkpoint(conn, self.chain.chain_id)
+                if tries > 1 and stored == batch.last_block:
+                    return 0
+                raise
+
+        inserted = await self._db(action)
         metrics.BLOCKS.labels(self.chain.name).inc(batch.last_block - batch.first_block + 1)
         metrics.EVENTS.labels(self.chain.name, "liquidation").inc(len(batch.liquidations))
         metrics.BATCH_SIZE.labels(self.chain.name).observe(batch.events)
@@ -307,7 +345,7 @@ class ChainIndexer:
                 return 0  # the node reorganised while we read it: look again
         batch = await self.process_range(cp + 1, end, headers)
         blocks_hash = {n: h.hash for n, h in headers.items()}
-        for row in batch.liquidations + batch.oracle_updates:
+        for row in batch.liquidations + batch.oracle_updates + batch.recaptures:
             if blocks_hash.get(row[1]) != row[2]:
                 return 0  # logs from another branch than the headers: look again
         keep_from = heads.head - 2 * self.chain.finality_depth

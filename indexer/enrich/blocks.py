@@ -29,11 +29,30 @@ def parse_header(block: Any, number: int | None = None) -> Header:
     )
 
 
+def check_block(call: Any, block: Any) -> None:
+    """An eth_getBlockByNumber answer must be the block asked for (checked inside the RPC
+    attempt, so a node that answers null or another block is retried, elsewhere if possible).
+    Only asked for blocks at or below a head the node reported, so null is a fault."""
+    number = int(call[1][0], 16)
+    if not isinstance(block, dict):
+        raise EndpointFault(f"block {number} is null on a node that claims a later head")
+    try:
+        got = int(block["number"], 16)
+        ok = isinstance(block["hash"], str) and isinstance(block["parentHash"], str)
+        int(block["timestamp"], 16)
+    except (KeyError, TypeError, ValueError):
+        raise EndpointFault(f"block {number}: malformed answer") from None
+    if got != number or not ok:
+        raise EndpointFault(f"asked for block {number}, got {got}")
+
+
 async def fetch_headers(client: RpcClient, numbers: Iterable[int]) -> dict[int, Header]:
     wanted = sorted(set(numbers))
     if not wanted:
         return {}
-    answers = await client.batch([("eth_getBlockByNumber", [hex(n), False]) for n in wanted])
+    answers = await client.batch(
+        [("eth_getBlockByNumber", [hex(n), False]) for n in wanted], check=check_block
+    )
     headers: dict[int, Header] = {}
     for number, answer in zip(wanted, answers, strict=True):
         if isinstance(answer, RpcError):

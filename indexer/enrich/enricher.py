@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs
-from indexer.enrich.blocks import Header, fetch_headers
+from indexer.enrich.blocks import Header, check_block, fetch_headers
 from indexer.enrich.fees import TreasuryFees
 from indexer.enrich.prices import PriceOracle, usd
 from indexer.enrich.svr import Payment, SvrMatch, SvrRules, share
@@ -187,7 +187,7 @@ class Enricher:
         numbers = sorted(self.svr.blocks_needing_transactions(liqs, matches))
         if numbers:
             answers = await self.client.batch(
-                [("eth_getBlockByNumber", [hex(n), True]) for n in numbers]
+                [("eth_getBlockByNumber", [hex(n), True]) for n in numbers], check=check_block
             )
             blocks = {}
             for number, block in zip(numbers, answers, strict=True):

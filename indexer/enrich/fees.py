@@ -9,10 +9,12 @@ follows the number of liquidations, not the number of aToken transfers.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
 from indexer.decode.events import Liquidation, Log
+from indexer.enrich.prices import check_word
 from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import RpcError
@@ -33,8 +35,15 @@ class TreasuryFees:
         self.atokens: dict[tuple[str, str], str | None] = {}  # (pool, asset) -> aToken
         self.treasury: dict[str, str | None] = {}  # aToken -> treasury
         self.sizer = RangeSizer(max_block_range)
+        # Ranges are enriched concurrently: one learns at a time, so that no range reads an
+        # aToken whose treasury another range is still fetching (and takes it as unknown).
+        self._learning = asyncio.Lock()
 
     async def _learn(self, pairs: set[tuple[str, str]]) -> None:
+        async with self._learning:
+            await self._learn_locked(pairs)
+
+    async def _learn_locked(self, pairs: set[tuple[str, str]]) -> None:
         missing = sorted(p for p in pairs if p not in self.atokens)
         if not missing:
             return
@@ -42,7 +51,8 @@ class TreasuryFees:
             [
                 ("eth_call", [{"to": pool, "data": GET_RESERVE_DATA + _pad(asset)[2:]}, "latest"])
                 for pool, asset in missing
-            ]
+            ],
+            check=check_word,
         )
         for pair, answer in zip(missing, answers, strict=True):
             if isinstance(answer, RpcError) or not answer or len(answer) < 2 + 64 * 9:
@@ -56,7 +66,8 @@ class TreasuryFees:
                 [
                     ("eth_call", [{"to": atoken, "data": RESERVE_TREASURY_ADDRESS}, "latest"])
                     for atoken in new
-                ]
+                ],
+                check=check_word,
             )
             for atoken, answer in zip(new, answers, strict=True):
                 ok = not isinstance(answer, RpcError) and answer and len(answer) >= 66

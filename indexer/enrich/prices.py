@@ -10,9 +10,10 @@ import decimal
 from collections import OrderedDict
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from indexer.rpc.client import RpcClient
-from indexer.rpc.errors import RpcError
+from indexer.rpc.errors import EndpointFault, RpcError
 
 GET_ASSET_PRICE = "0xb3596f07"
 PRICE_DECIMALS = 8
@@ -24,6 +25,31 @@ def usd(amount: int, price: int, decimals: int) -> Decimal:
     return _EXACT.multiply(Decimal(amount), Decimal(price)).scaleb(
         -(decimals + PRICE_DECIMALS), _EXACT
     )
+
+
+def check_call_result(call: Any, answer: Any) -> None:
+    """eth_call answers hex data ("0x" when the call returns nothing); null or anything else
+    is a broken node, and is retried."""
+    if not isinstance(answer, str) or not answer.startswith("0x"):
+        raise EndpointFault(f"eth_call answered {answer!r:.40} instead of hex data")
+    try:
+        if len(answer) > 2:
+            int(answer, 16)
+    except ValueError:
+        raise EndpointFault(f"eth_call answered {answer!r:.40} instead of hex data") from None
+
+
+def check_word(call: Any, answer: Any) -> None:
+    """A call to one of our contracts (AaveOracle.getAssetPrice, the Pool, an aToken)
+    answers at least one 32-byte word or reverts (an RpcError). Nothing at all ("0x") means
+    the node has no contract there, i.e. no state for that block (a pruned or broken node):
+    retried, never stored as "no price" or "no fee"."""
+    check_call_result(call, answer)
+    if len(answer) < 66:
+        raise EndpointFault(
+            f"{call[1][0].get('to')} answered {answer!r:.20} at block {call[1][1]}: "
+            "the node has no state there"
+        )
 
 
 class PriceOracle:
@@ -58,13 +84,9 @@ class PriceOracle:
                 )
                 for asset, block in missing
             ]
-            answers = await self.client.batch(calls)
+            answers = await self.client.batch(calls, check=check_word)
             for pair, answer in zip(missing, answers, strict=True):
-                price = (
-                    None
-                    if isinstance(answer, RpcError) or answer in (None, "0x")
-                    else int(answer[:66], 16)
-                )
+                price = None if isinstance(answer, RpcError) else int(answer[:66], 16)
                 out[pair] = price
                 self.cache[pair] = price
             while len(self.cache) > self.cache_size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from indexer.enrich.prices import check_call_result
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import RpcError
 
@@ -47,7 +48,7 @@ class TokenRegistry:
         for address in missing:
             calls.append(("eth_call", [{"to": address, "data": DECIMALS}, "latest"]))
             calls.append(("eth_call", [{"to": address, "data": SYMBOL}, "latest"]))
-        answers = await self.client.batch(calls)
+        answers = await self.client.batch(calls, check=check_call_result)
         learned = []
         for i, address in enumerate(missing):
             decimals_raw, symbol_raw = answers[2 * i], answers[2 * i + 1]

@@ -2,6 +2,11 @@
 
 With `use_finalized_tag` the node's `finalized` block is trusted; a node without the tag
 (or a devnet) falls back to head - finality_depth.
+
+A head below what is known to exist is an endpoint fault, not a reorg: more than
+finality_depth below the highest head this process has seen, or below the block the pools
+were deployed in (which also catches it on a first read). Such an answer cools the endpoint
+down and the head is read again (elsewhere, when there is another).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from dataclasses import dataclass
 from indexer.config import ChainConfig
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import EndpointFault, RpcError, TransientError
+
+READ_ATTEMPTS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +32,30 @@ class HeadTracker:
         self.chain = chain
         self.tag_supported = chain.use_finalized_tag
         self.highest_seen = -1
+        self.deployed = min(pool.start_block for pool in chain.pools)
+
+    async def _head(self) -> int:
+        for attempt in range(READ_ATTEMPTS):
+            head_hex, url = await self.client.call_with_endpoint("eth_blockNumber")
+            try:
+                head = int(head_hex, 16)
+            except (TypeError, ValueError):
+                problem = f"eth_blockNumber answered {head_hex!r:.40}"
+            else:
+                if head < self.highest_seen - self.chain.finality_depth:
+                    # Going back further than finality is a broken node, not a reorg.
+                    problem = f"head went back from {self.highest_seen} to {head}"
+                elif head < self.deployed:
+                    problem = f"head {head} is below the pools' deployment block {self.deployed}"
+                else:
+                    return head
+            self.client.mark_faulty(url, problem)
+            if attempt == READ_ATTEMPTS - 1:
+                raise EndpointFault(f"{self.chain.name}: {problem}")
+        raise AssertionError("unreachable")
 
     async def read(self) -> Heads:
-        head_hex, url = await self.client.call_with_endpoint("eth_blockNumber")
-        head = int(head_hex, 16)
-        if head < self.highest_seen - self.chain.finality_depth:
-            # Going back further than finality is a broken node, not a reorg.
-            self.client.mark_faulty(url, f"head went back from {self.highest_seen} to {head}")
-            raise EndpointFault(
-                f"{self.chain.name}: head went back from {self.highest_seen} to {head}"
-            )
+        head = await self._head()
         self.highest_seen = max(self.highest_seen, head)
         finalized = max(0, head - self.chain.finality_depth)
         if self.tag_supported:

@@ -2,6 +2,13 @@
 
 The sizer grows the span after successes and shrinks it on refusals: to the provider's
 suggested range when that is actually smaller, otherwise by half, down to a single block.
+
+With two or more endpoints, every eth_getLogs answer is checked against a second endpoint
+(nodes do disagree: one has not indexed a block's logs yet, another lost some). When the two
+answers differ, a log is kept if both endpoints place its block at the log's block hash; the
+endpoint that missed kept logs is cooled down. If the endpoints disagree about a block
+itself, the range is retried later. With one endpoint there is nobody to ask: a node that
+silently drops logs is not detected (docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -11,10 +18,18 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from indexer.rpc.client import RpcClient
-from indexer.rpc.errors import AllEndpointsFailed, EndpointFault, RangeTooLarge, TransientError
+from indexer.rpc.client import Endpoint, RpcClient
+from indexer.rpc.errors import (
+    AllEndpointsFailed,
+    EndpointFault,
+    RangeTooLarge,
+    RpcError,
+    TransientError,
+)
 
 Log = dict[str, Any]
+
+SINGLE_BLOCK_RETRIES = 3  # a one-block range refused this many times in a row is too large
 
 
 class BlockTooLarge(Exception):
@@ -63,16 +78,25 @@ async def fetch_range(
     out: list[Log] = []
     cursor = start
     span = min(sizer.size, end - start + 1)
+    single_refusals = 0
     while cursor <= end:
         upper = min(end, cursor + span - 1)
         width = upper - cursor + 1
+        check = _logs_check(cursor, upper, client.chain)
         try:
-            logs = await client.call("eth_getLogs", [log_filter.params(cursor, upper)])
+            logs, url = await client.call_with_endpoint(
+                "eth_getLogs", [log_filter.params(cursor, upper)], check=check
+            )
         except RangeTooLarge as exc:
             if width == 1:
-                raise BlockTooLarge(
-                    f"{client.chain}: block {cursor} has more logs than the provider returns"
-                ) from None
+                # Providers also refuse under load; only a refusal that repeats is final.
+                single_refusals += 1
+                if single_refusals > SINGLE_BLOCK_RETRIES:
+                    raise BlockTooLarge(
+                        f"{client.chain}: block {cursor} has more logs than the provider returns"
+                    ) from None
+                await asyncio.sleep(0.2 * single_refusals)
+                continue
             span = sizer.refused(width, exc.suggested)
             continue
         except AllEndpointsFailed:
@@ -80,12 +104,116 @@ async def fetch_range(
                 raise
             span = sizer.refused(width, None)  # timeouts on wide ranges: try narrower
             continue
-        _check_logs(logs, cursor, upper, client.chain)
+        single_refusals = 0
+        if len(client.endpoints) > 1:
+            logs = await second_opinion(client, log_filter, cursor, upper, logs, url)
         out.extend(logs)
         sizer.success(width)
         cursor = upper + 1
         span = min(sizer.size, end - cursor + 1) if cursor <= end else span
     return out
+
+
+def _logs_check(start: int, end: int, chain: str) -> Any:
+    def check(_call: Any, logs: Any) -> None:
+        _check_logs(logs, start, end, chain)
+
+    return check
+
+
+def _log_key(log: Log) -> tuple[str, str, int]:
+    return (
+        str(log["blockHash"]).lower(),
+        str(log["transactionHash"]).lower(),
+        _int(log["logIndex"]),
+    )
+
+
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+async def _block_hashes(
+    client: RpcClient, endpoint: Endpoint, numbers: Sequence[int]
+) -> dict[int, str | None]:
+    """The endpoint's hash of each block; None where it has no such block."""
+    out: dict[int, str | None] = {}
+    for number in numbers:
+        block = await client.call_on(endpoint, "eth_getBlockByNumber", [hex(number), False])
+        out[number] = str(block["hash"]).lower() if isinstance(block, dict) else None
+    return out
+
+
+async def second_opinion(
+    client: RpcClient,
+    log_filter: LogFilter,
+    start: int,
+    end: int,
+    logs: list[Log],
+    url: str,
+) -> list[Log]:
+    """Check `logs` (what the endpoint at `url` answered for [start, end]) against another
+    endpoint; return the logs both agree exist."""
+    others = client.second_opinions(url)
+    if not others:
+        client.stats.unchecked_ranges += 1
+        return logs
+    other = others[0]
+    try:
+        theirs = await client.call_on(
+            other,
+            "eth_getLogs",
+            [log_filter.params(start, end)],
+            check=_logs_check(start, end, client.chain),
+        )
+    except (AllEndpointsFailed, TransientError, RangeTooLarge, RpcError):
+        client.stats.unchecked_ranges += 1  # no second opinion this time: keep the first
+        return logs
+    client.stats.checked_ranges += 1
+    mine = {_log_key(log): log for log in logs}
+    their = {_log_key(log): log for log in theirs}
+    if mine.keys() == their.keys():
+        return logs
+    client.stats.log_disagreements += 1
+    first = next(e for e in client.endpoints if e.url == url)
+    disputed = sorted(
+        {
+            _int(log["blockNumber"])
+            for k, log in {**mine, **their}.items()
+            if (k in mine) != (k in their)
+        }
+    )
+    try:
+        first_hashes = await _block_hashes(client, first, disputed)
+        other_hashes = await _block_hashes(client, other, disputed)
+    except (AllEndpointsFailed, TransientError, RpcError) as exc:
+        raise TransientError(
+            f"{client.chain}: endpoints disagree about the logs of blocks {disputed[:5]} "
+            f"and one could not be asked about them ({exc})"
+        ) from None
+    kept: list[Log] = []
+    missed = {url: 0, other.url: 0}
+    for key, log in {**their, **mine}.items():
+        number = _int(log["blockNumber"])
+        if key in mine and key in their:
+            kept.append(log)
+            continue
+        a, b = first_hashes.get(number), other_hashes.get(number)
+        if a is not None and b is not None and a != b:
+            raise TransientError(
+                f"{client.chain}: endpoints disagree about block {number} ({a} vs {b}); "
+                "looking again later"
+            )
+        canonical = a or b  # one of them may not have the block yet: the other decides
+        if key[0] == canonical:
+            kept.append(log)
+            missed[other.url if key in mine else url] += 1
+    for endpoint_url, count in missed.items():
+        if count:
+            reason = f"eth_getLogs missed {count} logs in [{start}, {end}]"
+            client.mark_faulty(endpoint_url, reason, pause=None)
+    kept.sort(key=lambda log: (_int(log["blockNumber"]), _int(log["logIndex"])))
+    return kept
 
 
 def _check_logs(logs: Any, start: int, end: int, chain: str) -> None:
@@ -100,6 +228,10 @@ def _check_logs(logs: Any, start: int, end: int, chain: str) -> None:
             ) from None
         if not start <= number <= end:
             raise EndpointFault(f"{chain}: eth_getLogs returned block {number} outside range")
+        if not isinstance(log.get("blockHash"), str) or not isinstance(
+            log.get("transactionHash"), str
+        ):
+            raise EndpointFault(f"{chain}: eth_getLogs returned a log without hashes")
 
 
 async def fetch_ordered(

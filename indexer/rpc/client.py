@@ -4,6 +4,9 @@ Every call goes through `_attempt`, which picks the healthiest endpoint, waits f
 rate-limit token, sends one HTTP request (a single call or a batch) and classifies what came
 back. tenacity drives the retries with jittered exponential backoff (or the server's
 Retry-After); an endpoint that fails is cooled down so the next attempt goes elsewhere.
+A caller may pass `check`, which looks at each answer inside the attempt: an answer it
+refuses (EndpointFault: null for a block that exists, a block other than the one asked
+for, ...) counts against the endpoint that gave it and is retried like a 5xx.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,7 @@ from indexer.rpc.errors import (
 )
 
 Call = tuple[str, Sequence[Any]]
+Check = Callable[[Call, Any], None]  # raises EndpointFault for an impossible answer
 
 
 class TokenBucket:
@@ -94,6 +98,9 @@ class RpcStats:
     calls: int = 0
     errors: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
+    checked_ranges: int = 0  # eth_getLogs answers compared with a second endpoint
+    unchecked_ranges: int = 0  # ... for which no second endpoint answered
+    log_disagreements: int = 0  # ... where the two answers differed
 
 
 class RpcClient:
@@ -153,37 +160,67 @@ class RpcClient:
                 return endpoint
         return min(self.endpoints, key=lambda e: e.cooldown_until)
 
-    def mark_faulty(self, endpoint_url: str, reason: str, pause: float = 60.0) -> None:
-        """Stop using an endpoint for a while (e.g. its head went back past finality)."""
+    def mark_faulty(self, endpoint_url: str, reason: str, pause: float | None = 60.0) -> None:
+        """Stop using an endpoint for a while (e.g. its head went back past finality);
+        pause None: the usual backoff, growing with its consecutive failures."""
         for endpoint in self.endpoints:
             if endpoint.url == endpoint_url:
                 endpoint.record_failure(EndpointFault(reason), pause)
 
     # -- public API -------------------------------------------------------------------
 
-    async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
-        results = await self._with_retries([(method, params)], single=True)
+    async def call(
+        self, method: str, params: Sequence[Any] = (), *, check: Check | None = None
+    ) -> Any:
+        results = await self._with_retries([(method, params)], single=True, check=check)
         result = results[0]
         if isinstance(result, Exception):
             raise result
         return result
 
-    async def batch(self, calls: Sequence[Call]) -> list[Any]:
+    async def batch(self, calls: Sequence[Call], *, check: Check | None = None) -> list[Any]:
         """Results in order; a call the node refused for good comes back as its RpcError
         (e.g. a reverted eth_call), so one bad call does not sink its neighbours."""
         out: list[Any] = []
         for start in range(0, len(calls), self.max_batch):
             chunk = list(calls[start : start + self.max_batch])
-            out.extend(await self._with_retries(chunk, single=False))
+            out.extend(await self._with_retries(chunk, single=False, check=check))
         return out
 
-    async def call_with_endpoint(self, method: str, params: Sequence[Any] = ()) -> tuple[Any, str]:
+    async def call_with_endpoint(
+        self, method: str, params: Sequence[Any] = (), *, check: Check | None = None
+    ) -> tuple[Any, str]:
         """Like call, but also says which endpoint answered (for head sanity checks)."""
         holder: dict[str, str] = {}
-        results = await self._with_retries([(method, params)], single=True, holder=holder)
+        results = await self._with_retries(
+            [(method, params)], single=True, holder=holder, check=check
+        )
         if isinstance(results[0], Exception):
             raise results[0]
         return results[0], holder.get("url", "")
+
+    def second_opinions(self, url: str) -> list[Endpoint]:
+        """The healthy endpoints other than `url`, in configured order: whom to ask when an
+        answer should be checked against another node."""
+        now = time.monotonic()
+        return [e for e in self.endpoints if e.url != url and e.healthy(now)]
+
+    async def call_on(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        params: Sequence[Any] = (),
+        *,
+        attempts: int = 2,
+        check: Check | None = None,
+    ) -> Any:
+        """One call to this endpoint only (no failover), with a few retries."""
+        results = await self._with_retries(
+            [(method, params)], single=True, check=check, only=endpoint, attempts=attempts
+        )
+        if isinstance(results[0], Exception):
+            raise results[0]
+        return results[0]
 
     # -- internals --------------------------------------------------------------------
 
@@ -195,34 +232,50 @@ class RpcClient:
         return base
 
     async def _with_retries(
-        self, calls: list[Call], *, single: bool, holder: dict[str, str] | None = None
+        self,
+        calls: list[Call],
+        *,
+        single: bool,
+        holder: dict[str, str] | None = None,
+        check: Check | None = None,
+        only: Endpoint | None = None,
+        attempts: int | None = None,
     ) -> list[Any]:
         last: Exception | None = None
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.max_attempts),
+                stop=stop_after_attempt(attempts or self.max_attempts),
                 wait=self._wait,
                 retry=retry_if_exception_type(TransientError),
                 reraise=True,
             ):
                 with attempt:
                     try:
-                        return await self._attempt(calls, single=single, holder=holder)
+                        return await self._attempt(
+                            calls, single=single, holder=holder, check=check, only=only
+                        )
                     except TransientError as exc:
                         last = exc
                         raise
         except TransientError:
             pass
-        labels = ", ".join(f"{e.label} ({e.last_error})" for e in self.endpoints)
+        asked = [only] if only is not None else self.endpoints
+        labels = ", ".join(f"{e.label} ({e.last_error})" for e in asked)
         raise AllEndpointsFailed(
             f"{self.chain}: {calls[0][0]} failed on every endpoint after "
-            f"{self.max_attempts} attempts: {labels or last}"
+            f"{attempts or self.max_attempts} attempts: {labels or last}"
         )
 
     async def _attempt(
-        self, calls: list[Call], *, single: bool, holder: dict[str, str] | None
+        self,
+        calls: list[Call],
+        *,
+        single: bool,
+        holder: dict[str, str] | None,
+        check: Check | None = None,
+        only: Endpoint | None = None,
     ) -> list[Any]:
-        endpoint = self._pick()
+        endpoint = only or self._pick()
         now = time.monotonic()
         if not endpoint.healthy(now):
             await asyncio.sleep(min(endpoint.cooldown_until - now, self.max_wait))
@@ -251,6 +304,10 @@ class RpcClient:
         try:
             body = await self._post(endpoint, payload)
             results = self._unpack(body, ids, calls)
+            if check is not None:
+                for call, result in zip(calls, results, strict=True):
+                    if not isinstance(result, Exception):
+                        check(call, result)
         except TransientError as exc:
             self.stats.errors += 1
             pause = exc.retry_after if isinstance(exc, RateLimited) else None
