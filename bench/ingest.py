@@ -1,148 +1,171 @@
-"""Benchmark 1, raw ingest: decode + enrich (prices cached) + COPY + checkpoint, no RPC.
+"""Benchmark 1, raw ingest: the real ChainIndexer.backfill (fetch -> range checks -> decode
+-> enrich -> COPY + checkpoint, ranges in flight, small ranges merged) against an in-memory
+node with no latency, prices and token metadata warm.
 
-Logs are generated in the exact JSON shape a node returns; prices and token metadata are
-pre-warmed, so what is measured is the indexer's own work from JSON logs to committed rows.
+Large runs are cut in segments: a segment's logs are rendered (not timed), then backfilled
+(timed); the database keeps growing across segments, so index growth is paid in full.
+Reported besides events/s: the CPU seconds of this process and of its PostgreSQL backend,
+which say which side bounds the figure.
+
+    python -m bench.ingest EVENTS [full|no-rollups|no-secondary-indexes]
+
+BENCH_INGEST_IN_FLIGHT sets the chain's max_in_flight (default 4, the shipped default).
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import os
+import resource
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import asyncpg
 
-from indexer.config import parse_config
-from indexer.decode.events import decode_logs
-from indexer.decode.topics import LIQUIDATION_CALL
-from indexer.enrich.enricher import Enricher
-from indexer.enrich.tokens import Token, TokenRegistry
-from indexer.pipeline import build_filter
-from indexer.records import Batch
-from indexer.rpc.client import RpcClient
-from indexer.store import writer
+from bench.memnode import ASSETS, ORACLE, POOL, TREASURY, MemoryChain, MemoryClient
+from indexer.config import ChainConfig, parse_config
+from indexer.enrich.tokens import Token
+from indexer.pipeline import ChainIndexer
 
-POOL = "0x794a61358d6845594f94dc1db02a252b5b4814ad"
-ORACLE = "0xb023e699f5a33916ea823a16485e259257ca8bd1"
-ASSETS = {
-    "0x" + "a1" * 20: ("WETH", 18),
-    "0x" + "a2" * 20: ("WBTC", 8),
-    "0x" + "a3" * 20: ("USDC", 6),
-    "0x" + "a4" * 20: ("LINK", 18),
+SEGMENT_EVENTS = 300_000
+
+# What the database does per row, taken apart: run with some of it switched off.
+VARIANTS = {
+    "full": "",
+    "no-rollups": "ALTER TABLE liquidations DISABLE TRIGGER liquidations_rollup_ins;",
+    "no-secondary-indexes": "DROP INDEX liquidations_chain_block, liquidations_time, "
+    "liquidations_chain_time, liquidations_user, liquidations_liquidator, "
+    "liquidations_debt_usd;",
 }
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
 class IngestResult:
     events: int
+    stored: int
     seconds: float
+    python_cpu_s: float
+    postgres_cpu_s: float
+    per_block: int
+    variant: str = "full"
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds
 
-
-def _word(value: int) -> str:
-    return f"{value:064x}"
-
-
-def make_logs(
-    count: int, start_block: int = 1, per_block: int = 3, seed: int = 1
-) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    assets = list(ASSETS)
-    liquidators = [rng.getrandbits(160) for _ in range(200)]  # a few hundred bots, as on-chain
-    logs = []
-    for i in range(count):
-        block = start_block + i // per_block
-        collateral, debt = rng.sample(assets, 2)
-        logs.append(
-            {
-                "address": POOL,
-                "topics": [
-                    LIQUIDATION_CALL,
-                    "0x" + collateral[2:].rjust(64, "0"),
-                    "0x" + debt[2:].rjust(64, "0"),
-                    "0x" + f"{rng.getrandbits(160):064x}",
-                ],
-                "data": "0x"
-                + _word(rng.getrandbits(70))
-                + _word(rng.getrandbits(60))
-                + _word(liquidators[rng.randrange(len(liquidators))])
-                + _word(rng.getrandbits(1)),
-                "blockNumber": hex(block),
-                "blockHash": "0x" + f"{block:064x}",
-                "blockTimestamp": hex(1_769_817_600 + 2 * block),
-                "transactionHash": "0x" + f"{i:064x}",
-                "transactionIndex": hex(i % per_block),
-                "logIndex": hex(i % per_block),
-                "removed": False,
-            }
-        )
-    return logs
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["events_per_s"] = round(self.rate)
+        out["us_python_per_event"] = round(1e6 * self.python_cpu_s / self.events, 1)
+        out["us_postgres_per_event"] = round(1e6 * self.postgres_cpu_s / self.events, 1)
+        return out
 
 
-async def run_ingest(dsn: str, events: int, batch_events: int = 20_000) -> IngestResult:
+def chain_config(last_block: int) -> ChainConfig:
     config = parse_config(
         {
             "chains": {
                 "polygon": {
                     "chain_id": 137,
-                    "rpc_urls": ["http://127.0.0.1:9"],
+                    "rpc_urls": ["http://memory.invalid"],
+                    "finality_depth": 1,
+                    "max_block_range": 2000,
+                    "max_in_flight": int(os.environ.get("BENCH_INGEST_IN_FLIGHT", "4")),
                     "pools": [{"address": POOL, "oracle": ORACLE, "start_block": 1}],
                 }
             }
         }
     )
-    chain = config.chains["polygon"]
-    client = RpcClient(["http://127.0.0.1:9"], chain="polygon")  # never called: caches are warm
-    tokens = TokenRegistry(client, {a: Token(a, s, d) for a, (s, d) in ASSETS.items()})
-    enricher = Enricher(chain, client, tokens)
-    per_block = 3
-    logs = make_logs(events, per_block=per_block)
-    last_block = 1 + (events - 1) // per_block
-    oracle = enricher.oracles[POOL]
-    for block in range(1, last_block + 1):
-        for asset in ASSETS:
-            oracle.cache[(asset, block)] = 10**8 + block
-    build_filter(chain)
-    conn = await asyncpg.connect(dsn)
+    return config.chains["polygon"]
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds used so far by a PostgreSQL backend on this machine (0 if unreadable)."""
     try:
-        await writer.prepare(conn)
-        await writer.start_checkpoint(conn, 137, 0)
-        started = time.perf_counter()
-        blocks_per_batch = max(1, batch_events // per_block)
-        queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=2)
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
-        async def produce() -> None:
-            # Decoding the next batch overlaps the database's work on the previous one,
-            # as ranges in flight do in the pipeline.
-            for first in range(1, last_block + 1, blocks_per_batch):
-                last = min(last_block, first + blocks_per_batch - 1)
-                chunk = logs[(first - 1) * per_block : last * per_block]
-                decoded = decode_logs(chunk, frozenset([POOL]), frozenset(), None)
-                await queue.put(await enricher.enrich(decoded, first, last))
-            await queue.put(None)
 
-        producer = asyncio.create_task(produce())
-        while (batch := await queue.get()) is not None:
-            await writer.write_batch(conn, batch, "polygon")
-        await producer
-        seconds = time.perf_counter() - started
-        stored = await conn.fetchval("SELECT count(*) FROM liquidations")
-        assert stored == events, (stored, events)
+def warm(indexer: ChainIndexer, memory: MemoryChain) -> None:
+    assert indexer.tokens is not None and indexer.enricher is not None
+    for address, (symbol, decimals, atoken) in ASSETS.items():
+        indexer.tokens.tokens[address] = Token(address, symbol, decimals)
+        indexer.enricher.fees.atokens[(POOL, address)] = atoken
+        indexer.enricher.fees.treasury[atoken] = TREASURY
+    oracle = indexer.enricher.oracles[POOL]
+    oracle.cache.clear()
+    oracle.cache.update(memory.prices)
+    oracle.cache_size = max(oracle.cache_size, len(memory.prices) + 1)
+
+
+async def run_ingest(
+    dsn: str,
+    events: int,
+    per_block: int = 3,
+    segment_events: int = SEGMENT_EVENTS,
+    variant: str = "full",
+) -> IngestResult:
+    if VARIANTS[variant]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(VARIANTS[variant])
+        finally:
+            await conn.close()
+    last_block = -(-events // per_block)
+    memory = MemoryChain(1, last_block, per_block)
+    indexer = ChainIndexer(chain_config(last_block), dsn, client=MemoryClient(memory))
+    await indexer.open()
+    assert indexer.conn is not None
+    pg_pid = await indexer.conn.fetchval("SELECT pg_backend_pid()")
+    seconds = python_cpu = postgres_cpu = 0.0
+    blocks_per_segment = max(1, segment_events // per_block)
+    try:
+        for lo in range(1, last_block + 1, blocks_per_segment):
+            hi = min(last_block, lo + blocks_per_segment - 1)
+            memory.render(lo, hi)
+            warm(indexer, memory)
+            cpu0, pg0, t0 = time.process_time(), backend_cpu(pg_pid), time.perf_counter()
+            await indexer.backfill(to_block=hi)
+            seconds += time.perf_counter() - t0
+            python_cpu += time.process_time() - cpu0
+            postgres_cpu += backend_cpu(pg_pid) - pg0
+        memory.render(0, -1)
+        conn = await asyncpg.connect(dsn)
+        try:
+            stored = int(await conn.fetchval("SELECT count(*) FROM liquidations"))
+            fees = int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM liquidations WHERE protocol_fee_amount IS NOT NULL"
+                )
+            )
+        finally:
+            await conn.close()
     finally:
-        await conn.close()
-        await client.close()
-    return IngestResult(events, seconds)
+        await indexer.close()
+    total = last_block * per_block
+    if stored != total or fees != total:
+        raise AssertionError(f"ingest stored {stored} rows ({fees} with a fee), expected {total}")
+    return IngestResult(total, stored, seconds, python_cpu, postgres_cpu, per_block, variant)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
     import sys
 
-    dsn = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
-    result = asyncio.run(run_ingest(dsn, n))
-    print(f"{result.events} events in {result.seconds:.2f}s = {result.rate:,.0f} events/s")
+    from bench.common import temp_database
+
+    async def main(n: int, variant: str) -> None:
+        async with temp_database("ingest") as dsn:
+            result = await run_ingest(dsn, n, variant=variant)
+        print(result.to_json(), f"peak RSS {peak_rss_mb():.0f} MB")
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    asyncio.run(main(count, sys.argv[2] if len(sys.argv) > 2 else "full"))

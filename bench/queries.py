@@ -1,0 +1,88 @@
+"""The five API benchmark queries, as GraphQL requests and as the SQL the API runs for them
+(built with api.queries, so the SQL is exactly the API's).
+
+  list   liquidations(first: 50) on one chain in a 7-day window (one of 50 windows)
+  paging 20 pages of 50 through a 30-day window on one chain, with cursors
+  chain  liquidationStats grouped by CHAIN
+  day    liquidationStats grouped by DAY over a year
+  svr    svrRevenue grouped by CHAIN
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from api import queries as q
+
+QUERIES = ("list", "paging", "chain", "day", "svr")
+PAGES = 20
+PAGE = 50
+YEAR_END = datetime(2026, 2, 6, tzinfo=UTC)
+YEAR_START = YEAR_END - timedelta(days=365)
+CHAINS = {"POLYGON": 137, "ETHEREUM": 1, "AVALANCHE": 43114, "ARBITRUM": 42161, "BASE": 8453}
+
+NODE = "id chainId blockNumber blockTime txHash user liquidator debtToCover debtUsd collateralUsd"
+LIST = (
+    "query($f: LiquidationFilter, $after: String) { liquidations(first: 50, filter: $f, "
+    "after: $after) { edges { cursor node { " + NODE + " } } pageInfo { hasNextPage endCursor } } }"
+)
+CHAIN = "{ liquidationStats(groupBy: [CHAIN]) { chainId count debtUsd collateralUsd svrCount } }"
+DAY = (
+    "query($f: LiquidationFilter) { liquidationStats(groupBy: [DAY], filter: $f) "
+    "{ period count debtUsd svrCount } }"
+)
+SVR = (
+    "{ svrRevenue(groupBy: [CHAIN]) { chainId svrLiquidationCount recapturedUsd aaveUsd "
+    "chainlinkUsd } }"
+)
+
+
+def _window(rng: random.Random, days: int) -> tuple[str, datetime, datetime]:
+    chain = rng.choice(list(CHAINS))
+    start = YEAR_START + timedelta(days=rng.randrange(0, 365 - days, 7))
+    return chain, start, start + timedelta(days=days)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def graphql_request(name: str, rng: random.Random, cursor: str | None = None) -> dict[str, Any]:
+    if name in ("list", "paging"):
+        chain, start, end = _window(rng, 7 if name == "list" else 30)
+        flt = {"chains": [chain], "timeFrom": _iso(start), "timeTo": _iso(end)}
+        return {"query": LIST, "variables": {"f": flt, "after": cursor}}
+    if name == "chain":
+        return {"query": CHAIN}
+    if name == "day":
+        flt = {"timeFrom": _iso(YEAR_START), "timeTo": _iso(YEAR_END)}
+        return {"query": DAY, "variables": {"f": flt}}
+    if name == "svr":
+        return {"query": SVR}
+    raise ValueError(f"unknown query {name!r}; known: {', '.join(QUERIES)}")
+
+
+def sql_request(name: str, rng: random.Random, after: Any = None) -> q.Sql:
+    """The API's SQL for the same request; `after` is the last row of the previous page."""
+    if name in ("list", "paging"):
+        chain, start, end = _window(rng, 7 if name == "list" else 30)
+        where = q.LiquidationWhere(chain_ids=(CHAINS[chain],), time_from=start, time_to=end)
+        position = None
+        if after is not None:
+            position = q.KeysetPosition(
+                after["sort_key"], after["chain_id"], after["tx_hash"], after["log_index"]
+            )
+        return q.liquidations_page(where, q.Order.BLOCK_TIME_DESC, PAGE + 1, position)
+    if name in ("chain", "day"):
+        dims = frozenset({q.Dim.CHAIN}) if name == "chain" else frozenset({q.Dim.DAY})
+        where = (
+            q.LiquidationWhere()
+            if name == "chain"
+            else q.LiquidationWhere(time_from=YEAR_START, time_to=YEAR_END)
+        )
+        return q.liquidation_stats(where, dims, q.stats_source(where, dims))
+    if name == "svr":
+        return q.svr_revenue(q.SvrWhere(), frozenset({q.Dim.CHAIN}))
+    raise ValueError(f"unknown query {name!r}; known: {', '.join(QUERIES)}")
