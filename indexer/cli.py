@@ -21,7 +21,14 @@ from typing import Any
 
 import asyncpg
 
-from indexer.config import ChainConfig, Config, ConfigError, load_config, mask_url
+from indexer.config import (
+    MAX_BLOCK,
+    ChainConfig,
+    Config,
+    ConfigError,
+    load_config,
+    mask_url,
+)
 from indexer.pipeline import ChainHalted, ChainIndexer, Progress, WrongChain
 from indexer.rpc.errors import AllEndpointsFailed, RpcError
 from indexer.store.migrate import migrate
@@ -227,12 +234,12 @@ def _parse_to(value: str) -> int | None:
     if value == "finalized":
         return None
     try:
-        number = int(value, 0)
+        int(value, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected a block number or 'finalized'") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError("block numbers are not negative")
-    return number
+        raise argparse.ArgumentTypeError(
+            f"expected a block number or 'finalized', got {value!r}"
+        ) from None
+    return _block(value)
 
 
 def _block(value: str) -> int:
@@ -242,6 +249,8 @@ def _block(value: str) -> int:
         raise argparse.ArgumentTypeError(f"not a block number: {value!r}") from None
     if number < 0:
         raise argparse.ArgumentTypeError("block numbers are not negative")
+    if number > MAX_BLOCK:
+        raise argparse.ArgumentTypeError(f"block number too large (at most {MAX_BLOCK})")
     return number
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 
 DEFAULT_CONFIG = Path(__file__).with_name("chains.toml")
 CONFIG_ENV = "AAVE_INDEXER_CONFIG"
+MAX_BLOCK = 2**63 - 1  # block numbers are bigint in the database
 
 KNOWN_CHAIN_IDS = {
     "ethereum": 1,
@@ -60,7 +61,7 @@ class PoolConfig(_Strict):
     address: Address
     oracle: Address
     version: Literal[3] = 3
-    start_block: int = Field(ge=0)
+    start_block: int = Field(ge=0, le=MAX_BLOCK)
 
 
 class SplitRule(_Strict):
@@ -94,7 +95,7 @@ class SplitRule(_Strict):
 class AggregatorConfig(_Strict):
     address: Address
     assets: list[Address] = Field(min_length=1)
-    start_block: int = Field(default=0, ge=0)
+    start_block: int = Field(default=0, ge=0, le=MAX_BLOCK)
 
 
 class SvrConfig(_Strict):
@@ -132,10 +133,10 @@ class ChainConfig(_Strict):
     chain_id: int = Field(gt=0)
     rpc_env: str | None = None
     rpc_urls: list[str] = Field(default_factory=list)
-    start_block: int | None = Field(default=None, ge=0)
+    start_block: int | None = Field(default=None, ge=0, le=MAX_BLOCK)
     finality_depth: int = Field(default=64, ge=1, le=100_000)
     use_finalized_tag: bool = True
-    max_block_range: int = Field(default=2000, ge=1)
+    max_block_range: int = Field(default=2000, ge=1, le=MAX_BLOCK)
     requests_per_second: float = Field(default=25, gt=0)
     max_in_flight: int = Field(default=4, ge=1, le=64)
     block_time_seconds: float = Field(default=12, gt=0)

@@ -56,6 +56,8 @@ def test_every_subcommand_has_help(command: list[str]) -> None:
         (["frobnicate"], "invalid choice"),
         (["backfill", "--to", "soon"], "expected a block number or 'finalized'"),
         (["backfill", "--from", "-5"], "not negative"),
+        (["backfill", "--to", str(2**64)], "too large"),
+        (["backfill", "--from", "0x" + "f" * 20], "too large"),
         (["backfill", "--chain", "solana"], "unknown chain 'solana'"),
         (["backfill"], "no RPC endpoint configured (set RPC_URL_ETHEREUM)"),
         (["--config", "/nonexistent.toml", "status"], "config file not found"),

@@ -68,6 +68,11 @@ def test_env_var_names_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         ),
         ({"chains": {"ethereum": chain(finality_depth="ten")}}, "chains.ethereum.finality_depth"),
         ({"chains": {"ethereum": chain(max_block_range=0)}}, "chains.ethereum.max_block_range"),
+        ({"chains": {"ethereum": chain(start_block=2**64)}}, "chains.ethereum.start_block"),
+        (
+            {"chains": {"ethereum": chain(pools=[{**POOL, "start_block": 10**30}])}},
+            "chains.ethereum.pools[0].start_block",
+        ),
         ({"chains": {"ethereum": chain(rpc_urls=["ftp://x"])}}, "chains.ethereum.rpc_urls"),
         ({"chains": {"ethereum": chain(colour="red")}}, "chains.ethereum.colour"),
         ({"chains": {"ethereum": chain(pools=[])}}, "chains.ethereum.pools"),
@@ -103,6 +108,10 @@ def test_bad_files(tmp_path: Path) -> None:
     bad.write_text("[chains.ethereum\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[chains]")
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        load_config(binary)
 
 
 def test_split_schedule_is_dated() -> None:
