@@ -1,4 +1,5 @@
--- aave-svr-indexer schema, version 1.
+-- aave-svr-indexer schema, version 2 (see schema_version; version 1 databases are upgraded
+-- in place, below).
 -- Applied by `aave-indexer migrate`: idempotent (IF NOT EXISTS / CREATE OR REPLACE) and
 -- recorded in schema_version. Addresses and hashes are lowercase 0x-hex text.
 -- Amounts are exact: uint256 as NUMERIC(78,0); prices are AaveOracle answers (USD, 8 decimals)
@@ -134,34 +135,81 @@ CREATE INDEX IF NOT EXISTS svr_recaptures_chain_block ON svr_recaptures (chain_i
 
 -- Rollups: kept equal to GROUP BY over the base rows (invariant I3) by the statement-level
 -- triggers below. Every INSERT and every DELETE (a reorg rollback) moves them in the same
--- transaction, so they can never drift from the rows. grain is 'hour' or 'day'.
+-- transaction, so they can never drift from the rows. Each is as coarse as the queries it
+-- serves allow, because each costs the ingest a GROUP BY upsert per batch and its scan cost
+-- grows with its row count, not with the number of liquidations:
+--   chain_rollup_hourly / chain_rollup_daily   chain x hour / day (totals by chain and period)
+--   liquidation_rollup                         chain x day x collateral x debt asset
+--   liquidator_rollup_daily                    chain x day x liquidator
+-- The svr_* measures let a filter on svr be answered from any of them (svr: false is the
+-- total minus the SVR part).
+
+-- Version 1 kept an hour grain per asset pair in liquidation_rollup and assets in
+-- liquidator_rollup_daily; a database at version 1 drops both here and rebuilds them (and
+-- the chain rollups) from the base rows further down, under a lock that holds off writers.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM schema_version WHERE version = 1)
+       AND NOT EXISTS (SELECT 1 FROM schema_version WHERE version = 2) THEN
+        LOCK TABLE liquidations IN SHARE MODE;
+        DROP TABLE IF EXISTS liquidation_rollup;
+        DROP TABLE IF EXISTS liquidator_rollup_daily;
+    END IF;
+END $$;
+
+CREATE TABLE IF NOT EXISTS chain_rollup_hourly (
+    chain_id           integer     NOT NULL,
+    bucket             timestamptz NOT NULL,
+    liquidation_count  bigint      NOT NULL,
+    debt_usd           numeric     NOT NULL,
+    collateral_usd     numeric     NOT NULL,
+    svr_count          bigint      NOT NULL,
+    svr_debt_usd       numeric     NOT NULL,
+    svr_collateral_usd numeric     NOT NULL,
+    PRIMARY KEY (chain_id, bucket)
+);
+CREATE INDEX IF NOT EXISTS chain_rollup_hourly_bucket ON chain_rollup_hourly (bucket);
+
+CREATE TABLE IF NOT EXISTS chain_rollup_daily (
+    chain_id           integer     NOT NULL,
+    bucket             timestamptz NOT NULL,
+    liquidation_count  bigint      NOT NULL,
+    debt_usd           numeric     NOT NULL,
+    collateral_usd     numeric     NOT NULL,
+    svr_count          bigint      NOT NULL,
+    svr_debt_usd       numeric     NOT NULL,
+    svr_collateral_usd numeric     NOT NULL,
+    PRIMARY KEY (chain_id, bucket)
+);
+
+-- grain is always 'day' (hours are kept per chain only, in chain_rollup_hourly).
 CREATE TABLE IF NOT EXISTS liquidation_rollup (
-    grain             text        NOT NULL,
-    chain_id          integer     NOT NULL,
-    bucket            timestamptz NOT NULL,
-    collateral_asset  text        NOT NULL,
-    debt_asset        text        NOT NULL,
-    liquidation_count bigint      NOT NULL,
-    debt_usd          numeric     NOT NULL,
-    collateral_usd    numeric     NOT NULL,
-    svr_count         bigint      NOT NULL,
-    svr_debt_usd      numeric     NOT NULL,
+    grain              text        NOT NULL DEFAULT 'day' CHECK (grain = 'day'),
+    chain_id           integer     NOT NULL,
+    bucket             timestamptz NOT NULL,
+    collateral_asset   text        NOT NULL,
+    debt_asset         text        NOT NULL,
+    liquidation_count  bigint      NOT NULL,
+    debt_usd           numeric     NOT NULL,
+    collateral_usd     numeric     NOT NULL,
+    svr_count          bigint      NOT NULL,
+    svr_debt_usd       numeric     NOT NULL,
+    svr_collateral_usd numeric     NOT NULL,
     PRIMARY KEY (grain, chain_id, bucket, collateral_asset, debt_asset)
 );
 CREATE INDEX IF NOT EXISTS liquidation_rollup_bucket ON liquidation_rollup (grain, bucket);
 
 CREATE TABLE IF NOT EXISTS liquidator_rollup_daily (
-    chain_id          integer     NOT NULL,
-    bucket            timestamptz NOT NULL,
-    liquidator        text        NOT NULL,
-    collateral_asset  text        NOT NULL,
-    debt_asset        text        NOT NULL,
-    liquidation_count bigint      NOT NULL,
-    debt_usd          numeric     NOT NULL,
-    collateral_usd    numeric     NOT NULL,
-    svr_count         bigint      NOT NULL,
-    svr_debt_usd      numeric     NOT NULL,
-    PRIMARY KEY (chain_id, bucket, liquidator, collateral_asset, debt_asset)
+    chain_id           integer     NOT NULL,
+    bucket             timestamptz NOT NULL,
+    liquidator         text        NOT NULL,
+    liquidation_count  bigint      NOT NULL,
+    debt_usd           numeric     NOT NULL,
+    collateral_usd     numeric     NOT NULL,
+    svr_count          bigint      NOT NULL,
+    svr_debt_usd       numeric     NOT NULL,
+    svr_collateral_usd numeric     NOT NULL,
+    PRIMARY KEY (chain_id, bucket, liquidator)
 );
 CREATE INDEX IF NOT EXISTS liquidator_rollup_daily_bucket ON liquidator_rollup_daily (bucket);
 
@@ -188,35 +236,70 @@ LANGUAGE plpgsql AS $$
 DECLARE
     s integer := CASE WHEN TG_OP = 'DELETE' THEN -1 ELSE 1 END;
 BEGIN
+    INSERT INTO chain_rollup_hourly AS r
+    SELECT d.chain_id, date_trunc('hour', d.block_time, 'UTC'),
+           s * count(*), s * coalesce(sum(d.debt_usd), 0), s * coalesce(sum(d.collateral_usd), 0),
+           s * count(*) FILTER (WHERE d.is_svr),
+           s * coalesce(sum(d.debt_usd) FILTER (WHERE d.is_svr), 0),
+           s * coalesce(sum(d.collateral_usd) FILTER (WHERE d.is_svr), 0)
+    FROM delta d
+    GROUP BY 1, 2
+    ON CONFLICT (chain_id, bucket) DO UPDATE SET
+        liquidation_count = r.liquidation_count + EXCLUDED.liquidation_count,
+        debt_usd = r.debt_usd + EXCLUDED.debt_usd,
+        collateral_usd = r.collateral_usd + EXCLUDED.collateral_usd,
+        svr_count = r.svr_count + EXCLUDED.svr_count,
+        svr_debt_usd = r.svr_debt_usd + EXCLUDED.svr_debt_usd,
+        svr_collateral_usd = r.svr_collateral_usd + EXCLUDED.svr_collateral_usd;
+
+    INSERT INTO chain_rollup_daily AS r
+    SELECT d.chain_id, date_trunc('day', d.block_time, 'UTC'),
+           s * count(*), s * coalesce(sum(d.debt_usd), 0), s * coalesce(sum(d.collateral_usd), 0),
+           s * count(*) FILTER (WHERE d.is_svr),
+           s * coalesce(sum(d.debt_usd) FILTER (WHERE d.is_svr), 0),
+           s * coalesce(sum(d.collateral_usd) FILTER (WHERE d.is_svr), 0)
+    FROM delta d
+    GROUP BY 1, 2
+    ON CONFLICT (chain_id, bucket) DO UPDATE SET
+        liquidation_count = r.liquidation_count + EXCLUDED.liquidation_count,
+        debt_usd = r.debt_usd + EXCLUDED.debt_usd,
+        collateral_usd = r.collateral_usd + EXCLUDED.collateral_usd,
+        svr_count = r.svr_count + EXCLUDED.svr_count,
+        svr_debt_usd = r.svr_debt_usd + EXCLUDED.svr_debt_usd,
+        svr_collateral_usd = r.svr_collateral_usd + EXCLUDED.svr_collateral_usd;
+
     INSERT INTO liquidation_rollup AS r
-    SELECT g.grain, d.chain_id, date_trunc(g.grain, d.block_time, 'UTC'),
+    SELECT 'day', d.chain_id, date_trunc('day', d.block_time, 'UTC'),
            d.collateral_asset, d.debt_asset,
            s * count(*), s * coalesce(sum(d.debt_usd), 0), s * coalesce(sum(d.collateral_usd), 0),
            s * count(*) FILTER (WHERE d.is_svr),
-           s * coalesce(sum(d.debt_usd) FILTER (WHERE d.is_svr), 0)
-    FROM delta d CROSS JOIN (VALUES ('hour'), ('day')) AS g(grain)
-    GROUP BY 1, 2, 3, 4, 5
+           s * coalesce(sum(d.debt_usd) FILTER (WHERE d.is_svr), 0),
+           s * coalesce(sum(d.collateral_usd) FILTER (WHERE d.is_svr), 0)
+    FROM delta d
+    GROUP BY 2, 3, 4, 5
     ON CONFLICT (grain, chain_id, bucket, collateral_asset, debt_asset) DO UPDATE SET
         liquidation_count = r.liquidation_count + EXCLUDED.liquidation_count,
         debt_usd = r.debt_usd + EXCLUDED.debt_usd,
         collateral_usd = r.collateral_usd + EXCLUDED.collateral_usd,
         svr_count = r.svr_count + EXCLUDED.svr_count,
-        svr_debt_usd = r.svr_debt_usd + EXCLUDED.svr_debt_usd;
+        svr_debt_usd = r.svr_debt_usd + EXCLUDED.svr_debt_usd,
+        svr_collateral_usd = r.svr_collateral_usd + EXCLUDED.svr_collateral_usd;
 
     INSERT INTO liquidator_rollup_daily AS r
-    SELECT d.chain_id, date_trunc('day', d.block_time, 'UTC'),
-           d.liquidator, d.collateral_asset, d.debt_asset,
+    SELECT d.chain_id, date_trunc('day', d.block_time, 'UTC'), d.liquidator,
            s * count(*), s * coalesce(sum(d.debt_usd), 0), s * coalesce(sum(d.collateral_usd), 0),
            s * count(*) FILTER (WHERE d.is_svr),
-           s * coalesce(sum(d.debt_usd) FILTER (WHERE d.is_svr), 0)
+           s * coalesce(sum(d.debt_usd) FILTER (WHERE d.is_svr), 0),
+           s * coalesce(sum(d.collateral_usd) FILTER (WHERE d.is_svr), 0)
     FROM delta d
-    GROUP BY 1, 2, 3, 4, 5
-    ON CONFLICT (chain_id, bucket, liquidator, collateral_asset, debt_asset) DO UPDATE SET
+    GROUP BY 1, 2, 3
+    ON CONFLICT (chain_id, bucket, liquidator) DO UPDATE SET
         liquidation_count = r.liquidation_count + EXCLUDED.liquidation_count,
         debt_usd = r.debt_usd + EXCLUDED.debt_usd,
         collateral_usd = r.collateral_usd + EXCLUDED.collateral_usd,
         svr_count = r.svr_count + EXCLUDED.svr_count,
-        svr_debt_usd = r.svr_debt_usd + EXCLUDED.svr_debt_usd;
+        svr_debt_usd = r.svr_debt_usd + EXCLUDED.svr_debt_usd,
+        svr_collateral_usd = r.svr_collateral_usd + EXCLUDED.svr_collateral_usd;
 
     INSERT INTO svr_revenue_rollup_daily AS r
     SELECT d.chain_id, date_trunc('day', d.block_time, 'UTC'), d.svr_aggregator,
@@ -228,10 +311,18 @@ BEGIN
         svr_liquidated_usd = r.svr_liquidated_usd + EXCLUDED.svr_liquidated_usd;
 
     IF s < 0 THEN  -- only a delete can empty a bucket; look only at the buckets it touched
+        DELETE FROM chain_rollup_hourly r
+        USING (SELECT DISTINCT d.chain_id, date_trunc('hour', d.block_time, 'UTC') AS bucket
+               FROM delta d) t
+        WHERE r.chain_id = t.chain_id AND r.bucket = t.bucket AND r.liquidation_count = 0;
+        DELETE FROM chain_rollup_daily r
+        USING (SELECT DISTINCT d.chain_id, date_trunc('day', d.block_time, 'UTC') AS bucket
+               FROM delta d) t
+        WHERE r.chain_id = t.chain_id AND r.bucket = t.bucket AND r.liquidation_count = 0;
         DELETE FROM liquidation_rollup r
-        USING (SELECT DISTINCT g.grain, d.chain_id, date_trunc(g.grain, d.block_time, 'UTC') AS bucket
-               FROM delta d CROSS JOIN (VALUES ('hour'), ('day')) AS g(grain)) t
-        WHERE r.grain = t.grain AND r.chain_id = t.chain_id AND r.bucket = t.bucket
+        USING (SELECT DISTINCT d.chain_id, date_trunc('day', d.block_time, 'UTC') AS bucket
+               FROM delta d) t
+        WHERE r.grain = 'day' AND r.chain_id = t.chain_id AND r.bucket = t.bucket
           AND r.liquidation_count = 0;
         DELETE FROM liquidator_rollup_daily r
         USING (SELECT DISTINCT d.chain_id, date_trunc('day', d.block_time, 'UTC') AS bucket
@@ -313,4 +404,38 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO aave_indexer_reader;
 ALTER ROLE aave_indexer_reader SET default_transaction_read_only = on;
 ALTER ROLE aave_indexer_reader SET statement_timeout = '5s';
 
-INSERT INTO schema_version (version) VALUES (1) ON CONFLICT DO NOTHING;
+-- Version 2: the liquidation rollups as they are now, computed from the base rows once
+-- (a no-op on a new, empty database). The triggers keep them from here on.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_version WHERE version = 2) THEN
+        LOCK TABLE liquidations IN SHARE MODE;
+        TRUNCATE chain_rollup_hourly, chain_rollup_daily, liquidation_rollup,
+                 liquidator_rollup_daily;
+        INSERT INTO chain_rollup_hourly
+        SELECT chain_id, date_trunc('hour', block_time, 'UTC'), count(*),
+               coalesce(sum(debt_usd), 0), coalesce(sum(collateral_usd), 0),
+               count(*) FILTER (WHERE is_svr), coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0),
+               coalesce(sum(collateral_usd) FILTER (WHERE is_svr), 0)
+        FROM liquidations GROUP BY 1, 2;
+        INSERT INTO chain_rollup_daily
+        SELECT chain_id, date_trunc('day', bucket, 'UTC'), sum(liquidation_count),
+               sum(debt_usd), sum(collateral_usd), sum(svr_count), sum(svr_debt_usd),
+               sum(svr_collateral_usd)
+        FROM chain_rollup_hourly GROUP BY 1, 2;
+        INSERT INTO liquidation_rollup
+        SELECT 'day', chain_id, date_trunc('day', block_time, 'UTC'), collateral_asset,
+               debt_asset, count(*), coalesce(sum(debt_usd), 0), coalesce(sum(collateral_usd), 0),
+               count(*) FILTER (WHERE is_svr), coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0),
+               coalesce(sum(collateral_usd) FILTER (WHERE is_svr), 0)
+        FROM liquidations GROUP BY 2, 3, 4, 5;
+        INSERT INTO liquidator_rollup_daily
+        SELECT chain_id, date_trunc('day', block_time, 'UTC'), liquidator, count(*),
+               coalesce(sum(debt_usd), 0), coalesce(sum(collateral_usd), 0),
+               count(*) FILTER (WHERE is_svr), coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0),
+               coalesce(sum(collateral_usd) FILTER (WHERE is_svr), 0)
+        FROM liquidations GROUP BY 1, 2, 3;
+    END IF;
+END $$;
+
+INSERT INTO schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;

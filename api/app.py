@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import strawberry
 from cross_web import HTTPException
 from starlette.applications import Starlette
@@ -52,6 +53,10 @@ class GraphQLView(GraphQL[ApiContext, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> ApiContext:
         return ApiContext(db=self.db, cursor_key=self.key, request=request, response=response)
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson: several times faster than the standard library on a page of results."""
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         try:

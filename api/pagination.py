@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from api.errors import ApiError
 from api.queries import KeysetPosition, Order
@@ -34,6 +35,7 @@ MAX_CURSOR_CHARS = 512
 _TAG_BYTES = 12
 _DEFAULT_SECRET = "aave-svr-indexer/api/cursor/v1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _HASH = re.compile(r"^0x[0-9a-f]{1,64}$")
 _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
@@ -76,28 +78,31 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """The HMAC state after the key: copying it skips rehashing the key for every edge."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def _sign(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
+    mac = _keyed(key).copy()
+    mac.update(payload)
+    return mac.digest()[:_TAG_BYTES]
 
 
 def encode_cursor(cursor: Cursor, key: bytes) -> str:
+    """The payload is written out directly (one cursor per edge, so this is on the hot
+    path); it is byte for byte the compact JSON array decode_cursor reads. Every string in
+    it is an enum name, a hex hash, a decimal or a hex digest: nothing needs escaping."""
     pos = cursor.position
-    sort_key: int | str
+    sort_key: str
     if isinstance(pos.key, datetime):
-        sort_key = (pos.key.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+        sort_key = str((pos.key.astimezone(UTC) - _EPOCH) // _MICROSECOND)
     else:
-        sort_key = format(pos.key, "f")
-    payload = json.dumps(
-        [
-            CURSOR_VERSION,
-            cursor.order.value,
-            sort_key,
-            pos.chain_id,
-            pos.tx_hash,
-            pos.log_index,
-            cursor.scope,
-        ],
-        separators=(",", ":"),
+        sort_key = f'"{format(pos.key, "f")}"'
+    payload = (
+        f'[{CURSOR_VERSION},"{cursor.order.value}",{sort_key},{int(pos.chain_id)},'
+        f'"{pos.tx_hash}",{int(pos.log_index)},"{cursor.scope}"]'
     ).encode()
     return _b64encode(payload + _sign(key, payload))
 

@@ -9,10 +9,11 @@ Which table serves which query:
 - Query.liquidations / Query.liquidation: the base table `liquidations` (keyset pagination
   on indexes liquidations_time / liquidations_chain_time), joined to `assets` and
   `chain_status` only for the rows of the page.
-- Query.liquidationStats: `liquidation_rollup` (grain 'hour' for HOUR, grain 'day' for
-  DAY/WEEK/MONTH/no period), `liquidator_rollup_daily` when LIQUIDATOR is grouped or filtered,
-  and the base table only when a filter needs a column the rollups do not keep
-  (see `stats_source`).
+- Query.liquidationStats: the coarsest rollup that holds every grouped and filtered column
+  (see `stats_source`): `chain_rollup_daily` / `chain_rollup_hourly` when neither assets nor
+  liquidator are grouped or filtered, `liquidation_rollup` (per asset pair and day) for
+  assets, `liquidator_rollup_daily` for the liquidator, and the base table only when no
+  rollup holds what the query needs.
 - Query.svrRevenue: `svr_revenue_rollup_daily`, always.
 - Query.indexerStatus and /readyz: `chain_status`.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -114,17 +115,18 @@ class LiquidationWhere:
     def fingerprint(self) -> str:
         """A short stable digest, bound into cursors so a cursor only continues the
         listing it came from."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=str).encode()
+        values = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies
+        blob = json.dumps(values, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def needs_base_table(self) -> bool:
-        """True when a filter uses a column the rollups do not keep."""
+        """True when a filter uses a column the rollups do not keep (they keep the SVR
+        part of every measure, so `svr` is not one of them)."""
         return any(
             v is not None
             for v in (
                 self.user,
                 self.tx_hash,
-                self.svr,
                 self.finalized,
                 self.block_from,
                 self.block_to,
@@ -328,7 +330,8 @@ TIME_UNIT = {Dim.HOUR: "hour", Dim.DAY: "day", Dim.WEEK: "week", Dim.MONTH: "mon
 
 
 class StatsSource(Enum):
-    LIQUIDATION_ROLLUP_HOUR = "LIQUIDATION_ROLLUP_HOUR"
+    CHAIN_ROLLUP_HOURLY = "CHAIN_ROLLUP_HOURLY"
+    CHAIN_ROLLUP_DAILY = "CHAIN_ROLLUP_DAILY"
     LIQUIDATION_ROLLUP_DAY = "LIQUIDATION_ROLLUP_DAY"
     LIQUIDATOR_ROLLUP_DAILY = "LIQUIDATOR_ROLLUP_DAILY"
     LIQUIDATIONS = "LIQUIDATIONS"
@@ -352,33 +355,32 @@ def time_dimension(dims: frozenset[Dim]) -> Dim | None:
 
 
 def stats_source(where: LiquidationWhere, dims: frozenset[Dim]) -> StatsSource:
-    """The cheapest table that answers the query exactly.
+    """The smallest table that answers the query exactly.
 
-    - filters on user, txHash, svr, finalized, blockFrom/blockTo, minDebtUsd or
-      minCollateralUsd: the base table (the rollups do not keep those columns);
-    - HOUR: liquidation_rollup grain 'hour' when timeFrom/timeTo are whole hours and no
-      liquidator is grouped or filtered, else the base table;
-    - LIQUIDATOR grouped or filtered: liquidator_rollup_daily when the bounds are whole UTC
-      days, else the base table;
-    - otherwise: liquidation_rollup grain 'day' for whole-day bounds, grain 'hour' for
-      whole-hour bounds, else the base table.
+    - filters on user, txHash, finalized, blockFrom/blockTo, minDebtUsd or
+      minCollateralUsd: the base table (no rollup keeps those columns);
+    - neither assets nor liquidator grouped or filtered: chain_rollup_daily for whole-day
+      bounds and no HOUR, else chain_rollup_hourly for whole-hour bounds;
+    - assets or liquidator (not both), whole-day bounds, no HOUR: liquidation_rollup (per
+      asset pair) or liquidator_rollup_daily;
+    - anything else: the base table.
     """
     if where.needs_base_table():
         return StatsSource.LIQUIDATIONS
+    by_asset = bool(dims & {Dim.COLLATERAL_ASSET, Dim.DEBT_ASSET}) or (
+        where.collateral_asset is not None or where.debt_asset is not None
+    )
     by_liquidator = Dim.LIQUIDATOR in dims or where.liquidator is not None
     hours = _aligned(where.time_from, "hour") and _aligned(where.time_to, "hour")
     days = _aligned(where.time_from, "day") and _aligned(where.time_to, "day")
-    if Dim.HOUR in dims:
-        if hours and not by_liquidator:
-            return StatsSource.LIQUIDATION_ROLLUP_HOUR
+    daily = days and Dim.HOUR not in dims
+    if not by_asset and not by_liquidator:
+        if daily:
+            return StatsSource.CHAIN_ROLLUP_DAILY
+        return StatsSource.CHAIN_ROLLUP_HOURLY if hours else StatsSource.LIQUIDATIONS
+    if not daily or (by_asset and by_liquidator):
         return StatsSource.LIQUIDATIONS
-    if by_liquidator:
-        return StatsSource.LIQUIDATOR_ROLLUP_DAILY if days else StatsSource.LIQUIDATIONS
-    if days:
-        return StatsSource.LIQUIDATION_ROLLUP_DAY
-    if hours:
-        return StatsSource.LIQUIDATION_ROLLUP_HOUR
-    return StatsSource.LIQUIDATIONS
+    return StatsSource.LIQUIDATION_ROLLUP_DAY if by_asset else StatsSource.LIQUIDATOR_ROLLUP_DAILY
 
 
 def _months_between(a: datetime, b: datetime) -> int:
@@ -424,9 +426,38 @@ LEFT JOIN assets da ON da.chain_id = g.chain_id AND da.address = g.debt_asset
 ORDER BY g.period, g.chain_id, g.collateral_asset, g.debt_asset, g.liquidator
 """
 
+# Without an asset dimension there is no asset metadata to join: one plain GROUP BY.
+STATS_WITHOUT_ASSETS = """
+SELECT {chain} AS chain_id, {period} AS period, {collateral} AS collateral_asset,
+       {debt} AS debt_asset, {liquidator} AS liquidator, {measures},
+       NULL::text AS collateral_symbol, NULL::integer AS collateral_decimals,
+       NULL::text AS debt_symbol, NULL::integer AS debt_decimals
+FROM {source}
+WHERE {where}
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 2, 1, 3, 4, 5
+LIMIT {limit}
+"""
+
 STATS_MEASURES_ROLLUP = """sum(r.liquidation_count) AS liquidation_count,
            sum(r.debt_usd) AS debt_usd, sum(r.collateral_usd) AS collateral_usd,
            sum(r.svr_count) AS svr_count, sum(r.svr_debt_usd) AS svr_debt_usd"""
+
+# svr: true keeps the SVR part of each measure, svr: false the rest (total minus SVR part).
+STATS_MEASURES_ROLLUP_SVR = """sum(r.svr_count) AS liquidation_count,
+           sum(r.svr_debt_usd) AS debt_usd, sum(r.svr_collateral_usd) AS collateral_usd,
+           sum(r.svr_count) AS svr_count, sum(r.svr_debt_usd) AS svr_debt_usd"""
+
+STATS_MEASURES_ROLLUP_NOT_SVR = """sum(r.liquidation_count - r.svr_count) AS liquidation_count,
+           sum(r.debt_usd - r.svr_debt_usd) AS debt_usd,
+           sum(r.collateral_usd - r.svr_collateral_usd) AS collateral_usd,
+           0 AS svr_count, 0 AS svr_debt_usd"""
+
+STATS_MEASURES_ROLLUP_BY_SVR = {
+    None: STATS_MEASURES_ROLLUP,
+    True: STATS_MEASURES_ROLLUP_SVR,
+    False: STATS_MEASURES_ROLLUP_NOT_SVR,
+}
 
 STATS_MEASURES_BASE = """count(*) AS liquidation_count,
            coalesce(sum(l.debt_usd), 0) AS debt_usd,
@@ -435,25 +466,23 @@ STATS_MEASURES_BASE = """count(*) AS liquidation_count,
            coalesce(sum(l.debt_usd) FILTER (WHERE l.is_svr), 0) AS svr_debt_usd"""
 
 STATS_FROM = {
-    StatsSource.LIQUIDATION_ROLLUP_HOUR: "liquidation_rollup r",
+    StatsSource.CHAIN_ROLLUP_HOURLY: "chain_rollup_hourly r",
+    StatsSource.CHAIN_ROLLUP_DAILY: "chain_rollup_daily r",
     StatsSource.LIQUIDATION_ROLLUP_DAY: "liquidation_rollup r",
     StatsSource.LIQUIDATOR_ROLLUP_DAILY: "liquidator_rollup_daily r",
     StatsSource.LIQUIDATIONS: "liquidations l",
 }
-STATS_GRAIN = {
-    StatsSource.LIQUIDATION_ROLLUP_HOUR: "hour",
-    StatsSource.LIQUIDATION_ROLLUP_DAY: "day",
-}
 
 # Rollup condition fragments (alias r). Bounds are whole buckets here (see stats_source),
-# so a bucket start in [from, to) is exactly a block_time in [from, to).
-R_GRAIN = "r.grain = {p}"
+# so a bucket start in [from, to) is exactly a block_time in [from, to). A rollup row
+# without a liquidation of the asked-for kind is left out, as GROUP BY over rows would.
 R_CHAINS = "r.chain_id = ANY({p}::integer[])"
 R_COLLATERAL = "r.collateral_asset = {p}"
 R_DEBT = "r.debt_asset = {p}"
 R_LIQUIDATOR = "r.liquidator = {p}"
 R_BUCKET_FROM = "r.bucket >= {p}::timestamptz"
 R_BUCKET_TO = "r.bucket < {p}::timestamptz"
+R_SVR = {True: "r.svr_count > 0", False: "r.liquidation_count > r.svr_count"}
 
 PERIOD = "date_trunc('{unit}', {column}, 'UTC')"
 NO_CHAIN = "NULL::integer"
@@ -461,10 +490,7 @@ NO_PERIOD = "NULL::timestamptz"
 NO_TEXT = "NULL::text"
 
 
-def _rollup_conditions(where: LiquidationWhere, source: StatsSource, p: _Params) -> list[str]:
-    conditions = []
-    if source in STATS_GRAIN:
-        conditions.append(R_GRAIN.format(p=p(STATS_GRAIN[source])))
+def _rollup_conditions(where: LiquidationWhere, p: _Params) -> list[str]:
     pairs: list[tuple[str, object]] = [
         (R_CHAINS, list(where.chain_ids) if where.chain_ids is not None else None),
         (R_COLLATERAL, where.collateral_asset),
@@ -473,7 +499,9 @@ def _rollup_conditions(where: LiquidationWhere, source: StatsSource, p: _Params)
         (R_BUCKET_FROM, where.time_from),
         (R_BUCKET_TO, where.time_to),
     ]
-    conditions += [f.format(p=p(v)) for f, v in pairs if v is not None]
+    conditions = [f.format(p=p(v)) for f, v in pairs if v is not None]
+    if where.svr is not None:
+        conditions.append(R_SVR[where.svr])
     return conditions
 
 
@@ -483,15 +511,16 @@ def liquidation_stats(where: LiquidationWhere, dims: frozenset[Dim], source: Sta
     base = source is StatsSource.LIQUIDATIONS
     alias = "l" if base else "r"
     time_column = "l.block_time" if base else "r.bucket"
-    conditions = _liquidation_conditions(where, p) if base else _rollup_conditions(where, source, p)
+    conditions = _liquidation_conditions(where, p) if base else _rollup_conditions(where, p)
     tdim = time_dimension(dims)
-    text = STATS.format(
+    template = STATS if dims & {Dim.COLLATERAL_ASSET, Dim.DEBT_ASSET} else STATS_WITHOUT_ASSETS
+    text = template.format(
         chain=f"{alias}.chain_id" if Dim.CHAIN in dims else NO_CHAIN,
         period=PERIOD.format(unit=TIME_UNIT[tdim], column=time_column) if tdim else NO_PERIOD,
         collateral=f"{alias}.collateral_asset" if Dim.COLLATERAL_ASSET in dims else NO_TEXT,
         debt=f"{alias}.debt_asset" if Dim.DEBT_ASSET in dims else NO_TEXT,
         liquidator=f"{alias}.liquidator" if Dim.LIQUIDATOR in dims else NO_TEXT,
-        measures=STATS_MEASURES_BASE if base else STATS_MEASURES_ROLLUP,
+        measures=STATS_MEASURES_BASE if base else STATS_MEASURES_ROLLUP_BY_SVR[where.svr],
         source=STATS_FROM[source],
         where=_where(conditions),
         limit=p(MAX_GROUPED_ROWS + 1),

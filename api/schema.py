@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from enum import Enum
 from functools import lru_cache
 from typing import Annotated, Any, NewType
@@ -26,7 +26,7 @@ from typing import Annotated, Any, NewType
 import asyncpg
 import strawberry
 from dateutil.parser import isoparse
-from eth_utils import to_checksum_address
+from eth_hash.auto import keccak
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -66,12 +66,20 @@ def parse_address(value: object) -> str:
     return value.lower()
 
 
+_UPPER_NIBBLES = frozenset("89abcdef")
+
+
 @lru_cache(maxsize=65536)
 def checksum(address: str) -> str:
-    try:
-        return str(to_checksum_address(address))
-    except ValueError:
+    """EIP-55, computed directly: a page holds up to 3 addresses per row, most of them
+    distinct, and eth_utils' validation and normalisation cost more than the hash."""
+    if not _ADDRESS.match(address):
         return address  # not a 20-byte hex string (should not happen); shown as stored
+    body = address[2:].lower()
+    digest = keccak(body.encode("ascii")).hex()[:40]
+    return "0x" + "".join(
+        c.upper() if d in _UPPER_NIBBLES else c for c, d in zip(body, digest, strict=True)
+    )
 
 
 def _serialize_address(value: object) -> str:
@@ -228,10 +236,25 @@ class SvrRevenueDimension(Enum):
 
 @strawberry.enum(description="The table that answered a `liquidationStats` query.")
 class StatsSource(Enum):
-    LIQUIDATION_ROLLUP_HOUR = "LIQUIDATION_ROLLUP_HOUR"
-    LIQUIDATION_ROLLUP_DAY = "LIQUIDATION_ROLLUP_DAY"
-    LIQUIDATOR_ROLLUP_DAILY = "LIQUIDATOR_ROLLUP_DAILY"
-    LIQUIDATIONS = "LIQUIDATIONS"
+    CHAIN_ROLLUP_HOURLY = strawberry.enum_value(
+        "CHAIN_ROLLUP_HOURLY", description="Totals per chain and hour."
+    )
+    CHAIN_ROLLUP_DAILY = strawberry.enum_value(
+        "CHAIN_ROLLUP_DAILY", description="Totals per chain and day."
+    )
+    LIQUIDATION_ROLLUP_HOUR = strawberry.enum_value(
+        "LIQUIDATION_ROLLUP_HOUR",
+        deprecation_reason="No longer returned: hours are kept per chain (CHAIN_ROLLUP_HOURLY).",
+    )
+    LIQUIDATION_ROLLUP_DAY = strawberry.enum_value(
+        "LIQUIDATION_ROLLUP_DAY", description="Totals per chain, day and asset pair."
+    )
+    LIQUIDATOR_ROLLUP_DAILY = strawberry.enum_value(
+        "LIQUIDATOR_ROLLUP_DAILY", description="Totals per chain, day and liquidator."
+    )
+    LIQUIDATIONS = strawberry.enum_value(
+        "LIQUIDATIONS", description="The liquidations themselves (no rollup holds the answer)."
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -343,12 +366,15 @@ class Liquidation:
     svr: SvrAttribution | None = strawberry.field(description="Null when not an SVR liquidation.")
 
 
+# Wide enough for any uint256 (78 digits): scaling an answer by 1e-8 is then exact.
+_PRICE_CONTEXT = Context(prec=100)
+
+
 def _price(raw: Decimal | None) -> Decimal | None:
     """An 8-decimal raw oracle answer as USD, with exactly 8 decimals."""
     if raw is None:
         return None
-    with localcontext(prec=100):
-        return Decimal(int(raw)).scaleb(-8)
+    return Decimal(int(raw)).scaleb(-8, _PRICE_CONTEXT)
 
 
 def make_liquidation(row: asyncpg.Record) -> Liquidation:
@@ -714,9 +740,11 @@ class Query:
         description="Liquidation totals grouped by the given dimensions, one row per non-empty "
         "group, ordered by period, chain, assets, liquidator; without groupBy, one row with "
         "the totals. Served from the rollups (their cost does not grow with the number of "
-        "liquidations); filters on user, txHash, svr, finalized, blocks or minimum USD, and "
-        "time bounds that are not whole hours/days, are answered from the base table instead "
-        f"(see `source`). At most {MAX_GROUPED_ROWS:,} rows."
+        "liquidations); filters on user, txHash, finalized, blocks or minimum USD, time bounds "
+        "that are not whole hours (whole days when assets or the liquidator are grouped or "
+        "filtered), HOUR with assets or liquidator, and assets together with liquidator are "
+        f"answered from the base table instead (see `source`). At most {MAX_GROUPED_ROWS:,} "
+        "rows."
     )
     async def liquidation_stats(
         self,

@@ -41,7 +41,9 @@ BASE_TABLES = {
 }
 ROLLUP_TABLES = {
     "liquidation_rollup": "grain, chain_id, bucket, collateral_asset, debt_asset",
-    "liquidator_rollup_daily": "chain_id, bucket, liquidator, collateral_asset, debt_asset",
+    "liquidator_rollup_daily": "chain_id, bucket, liquidator",
+    "chain_rollup_daily": "chain_id, bucket",
+    "chain_rollup_hourly": "chain_id, bucket",
     "svr_revenue_rollup_daily": "chain_id, bucket, aggregator",
 }
 ALL_TABLES = {**BASE_TABLES, **ROLLUP_TABLES, "assets": "chain_id, address"}

@@ -21,6 +21,7 @@ from eth_utils import to_checksum_address
 from tests.test_api_support import (
     CHAIN_ENUM,
     CHAIN_IDS,
+    ENUM_CHAIN,
     HIGH,
     T0,
     StatsKey,
@@ -270,37 +271,54 @@ HOUR_ALIGNED = (T0 + timedelta(days=3, hours=13)).isoformat()
 UNALIGNED = (T0 + timedelta(days=3, hours=13, minutes=30)).isoformat()
 
 STATS_CASES: list[tuple[dict[str, Any] | None, list[str], str | None]] = [
-    (None, [], "LIQUIDATION_ROLLUP_DAY"),
-    (None, ["CHAIN"], "LIQUIDATION_ROLLUP_DAY"),
-    (None, ["DAY"], "LIQUIDATION_ROLLUP_DAY"),
-    (None, ["WEEK", "CHAIN"], "LIQUIDATION_ROLLUP_DAY"),
-    (None, ["MONTH"], "LIQUIDATION_ROLLUP_DAY"),
-    (None, ["HOUR"], "LIQUIDATION_ROLLUP_HOUR"),
-    ({"chains": ["BASE"]}, ["HOUR", "COLLATERAL_ASSET"], "LIQUIDATION_ROLLUP_HOUR"),
+    (None, [], "CHAIN_ROLLUP_DAILY"),
+    (None, ["CHAIN"], "CHAIN_ROLLUP_DAILY"),
+    (None, ["DAY"], "CHAIN_ROLLUP_DAILY"),
+    (None, ["WEEK", "CHAIN"], "CHAIN_ROLLUP_DAILY"),
+    (None, ["MONTH"], "CHAIN_ROLLUP_DAILY"),
+    (None, ["HOUR"], "CHAIN_ROLLUP_HOURLY"),
+    (None, ["HOUR", "CHAIN"], "CHAIN_ROLLUP_HOURLY"),
+    ({"chains": ["BASE"]}, ["HOUR", "COLLATERAL_ASSET"], "LIQUIDATIONS"),
     (None, ["COLLATERAL_ASSET"], "LIQUIDATION_ROLLUP_DAY"),
     (None, ["DEBT_ASSET", "COLLATERAL_ASSET", "DAY"], "LIQUIDATION_ROLLUP_DAY"),
     (None, ["LIQUIDATOR"], "LIQUIDATOR_ROLLUP_DAILY"),
     (None, ["LIQUIDATOR", "CHAIN", "WEEK"], "LIQUIDATOR_ROLLUP_DAILY"),
+    (None, ["LIQUIDATOR", "DEBT_ASSET"], "LIQUIDATIONS"),
     ({"liquidator": L0}, ["CHAIN"], "LIQUIDATOR_ROLLUP_DAILY"),
+    ({"liquidator": L0, "collateralAsset": ETH_WETH}, [], "LIQUIDATIONS"),
     ({"liquidator": L0, "timeFrom": HOUR_ALIGNED}, ["CHAIN"], "LIQUIDATIONS"),
-    ({"chains": ["ETHEREUM", "POLYGON"]}, ["CHAIN"], "LIQUIDATION_ROLLUP_DAY"),
+    ({"chains": ["ETHEREUM", "POLYGON"]}, ["CHAIN"], "CHAIN_ROLLUP_DAILY"),
+    ({"chains": ["ARBITRUM"]}, ["MONTH", "CHAIN"], "CHAIN_ROLLUP_DAILY"),
     ({"collateralAsset": ETH_WETH}, ["DEBT_ASSET"], "LIQUIDATION_ROLLUP_DAY"),
     ({"debtAsset": ETH_USDC}, ["DAY"], "LIQUIDATION_ROLLUP_DAY"),
-    ({"timeFrom": DAY2, "timeTo": DAY9}, ["CHAIN", "DAY"], "LIQUIDATION_ROLLUP_DAY"),
-    ({"timeFrom": HOUR_ALIGNED}, ["CHAIN"], "LIQUIDATION_ROLLUP_HOUR"),
-    ({"timeFrom": HOUR_ALIGNED, "timeTo": DAY9}, ["DAY"], "LIQUIDATION_ROLLUP_HOUR"),
+    ({"collateralAsset": ETH_WETH, "timeFrom": HOUR_ALIGNED}, ["CHAIN"], "LIQUIDATIONS"),
+    ({"timeFrom": DAY2, "timeTo": DAY9}, ["CHAIN", "DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"chains": ["BASE"], "timeFrom": DAY2, "timeTo": DAY9}, ["DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"timeFrom": HOUR_ALIGNED}, ["CHAIN"], "CHAIN_ROLLUP_HOURLY"),
+    ({"timeFrom": HOUR_ALIGNED, "timeTo": DAY9}, ["DAY"], "CHAIN_ROLLUP_HOURLY"),
     ({"timeFrom": UNALIGNED}, ["CHAIN"], "LIQUIDATIONS"),
     ({"timeTo": UNALIGNED}, ["HOUR"], "LIQUIDATIONS"),
     ({"liquidator": L0}, ["HOUR"], "LIQUIDATIONS"),
     ({"user": U0}, ["CHAIN"], "LIQUIDATIONS"),
-    ({"svr": True}, ["CHAIN", "DAY"], "LIQUIDATIONS"),
-    ({"svr": False}, [], "LIQUIDATIONS"),
+    ({"svr": True}, ["CHAIN", "DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"svr": True}, ["CHAIN"], "CHAIN_ROLLUP_DAILY"),
+    ({"svr": False}, [], "CHAIN_ROLLUP_DAILY"),
+    ({"svr": False}, ["DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"svr": True, "chains": ["ETHEREUM"], "timeFrom": DAY2, "timeTo": DAY9}, ["CHAIN", "DAY"],
+     "CHAIN_ROLLUP_DAILY"),
+    ({"svr": True}, ["HOUR", "CHAIN"], "CHAIN_ROLLUP_HOURLY"),
+    ({"svr": False, "timeFrom": HOUR_ALIGNED}, ["HOUR"], "CHAIN_ROLLUP_HOURLY"),
+    ({"svr": True}, ["COLLATERAL_ASSET"], "LIQUIDATION_ROLLUP_DAY"),
+    ({"svr": False, "debtAsset": ETH_USDC}, ["WEEK"], "LIQUIDATION_ROLLUP_DAY"),
+    ({"svr": True}, ["LIQUIDATOR"], "LIQUIDATOR_ROLLUP_DAILY"),
+    ({"svr": False, "liquidator": L0}, ["DAY"], "LIQUIDATOR_ROLLUP_DAILY"),
+    ({"svr": True, "user": U0}, ["CHAIN"], "LIQUIDATIONS"),
     ({"finalized": False}, ["CHAIN"], "LIQUIDATIONS"),
     ({"minDebtUsd": "1000"}, ["CHAIN", "LIQUIDATOR"], "LIQUIDATIONS"),
     ({"blockFrom": 1_000_000, "blockTo": 1_001_000}, [], "LIQUIDATIONS"),
     ({"txHash": DS.liquidations[3]["tx_hash"]}, ["LIQUIDATOR"], "LIQUIDATIONS"),
     ({"chains": []}, ["CHAIN"], None),  # no rows, so no row to say where they came from
-]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -355,13 +373,79 @@ async def test_per_chain_totals_equal_sql_group_by(client: httpx.AsyncClient, db
     assert [r["chain"] for r in result["rows"]] == [CHAIN_ENUM[c] for c in sorted(CHAIN_IDS)]
 
 
+CHAIN_ROLLUP_CASES: list[tuple[dict[str, Any] | None, list[str], str]] = [
+    (None, ["CHAIN"], "CHAIN_ROLLUP_DAILY"),
+    (None, ["DAY"], "CHAIN_ROLLUP_DAILY"),
+    (None, ["CHAIN", "DAY"], "CHAIN_ROLLUP_DAILY"),
+    (None, ["CHAIN", "HOUR"], "CHAIN_ROLLUP_HOURLY"),
+    ({"chains": ["ETHEREUM", "BASE"]}, ["CHAIN", "DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"timeFrom": DAY2, "timeTo": DAY9}, ["DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"timeFrom": HOUR_ALIGNED, "timeTo": DAY9}, ["CHAIN"], "CHAIN_ROLLUP_HOURLY"),
+    ({"svr": True}, ["CHAIN"], "CHAIN_ROLLUP_DAILY"),
+    ({"svr": False}, ["CHAIN", "DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"svr": True, "chains": ["ETHEREUM"], "timeFrom": DAY2}, ["DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"svr": False, "timeTo": HOUR_ALIGNED}, ["CHAIN", "HOUR"], "CHAIN_ROLLUP_HOURLY"),
+]
+
+# The same totals straight from the base rows; $1..$4: chain ids, from, to, svr (each or NULL).
+GROUP_BY_SQL = """
+SELECT {chain} AS chain_id, {period} AS period, count(*) AS n,
+       coalesce(sum(debt_usd), 0) AS debt, coalesce(sum(collateral_usd), 0) AS coll,
+       count(*) FILTER (WHERE is_svr) AS s, coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0) AS sd
+FROM liquidations
+WHERE ($1::integer[] IS NULL OR chain_id = ANY($1)) AND ($2::timestamptz IS NULL OR
+       block_time >= $2) AND ($3::timestamptz IS NULL OR block_time < $3)
+  AND ($4::boolean IS NULL OR is_svr = $4)
+GROUP BY 1, 2
+"""
+
+
+@pytest.mark.parametrize(
+    ("f", "dims", "source"),
+    CHAIN_ROLLUP_CASES,
+    ids=[str(i) for i in range(len(CHAIN_ROLLUP_CASES))],
+)
+async def test_chain_rollups_equal_sql_group_by(
+    client: httpx.AsyncClient,
+    db_dsn: str,
+    f: dict[str, Any] | None,
+    dims: list[str],
+    source: str,
+) -> None:
+    """Stats by chain and period, served from the chain rollups, against SQL GROUP BY."""
+    f = f or {}
+    unit = next((u.lower() for u in ("HOUR", "DAY") if u in dims), None)
+    sql = GROUP_BY_SQL.format(
+        chain="chain_id" if "CHAIN" in dims else "NULL::integer",
+        period=f"date_trunc('{unit}', block_time, 'UTC')" if unit else "NULL::timestamptz",
+    )
+    chains = [ENUM_CHAIN[c] for c in f["chains"]] if "chains" in f else None
+    bounds = [parse_time(f[k]) if k in f else None for k in ("timeFrom", "timeTo")]
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        rows = await conn.fetch(sql, chains, *bounds, f.get("svr"))
+    finally:
+        await conn.close()
+    want = {
+        (r["chain_id"], r["period"], None, None, None): (
+            r["n"], r["debt"], r["coll"], r["s"], r["sd"]
+        )
+        for r in rows
+    }  # fmt: skip
+    result = await stats(client, f, dims)
+    assert result["source"] == source
+    assert stats_by_key(result["rows"]) == want
+
+
 async def test_rollup_and_base_table_agree(client: httpx.AsyncClient) -> None:
     """blockFrom: 0 forces the base table without changing the answer."""
-    for dims in (["CHAIN", "DAY"], ["LIQUIDATOR", "WEEK"], ["HOUR", "DEBT_ASSET"]):
-        fast = await stats(client, None, dims)
-        slow = await stats(client, {"blockFrom": 0}, dims)
-        assert fast["source"] != "LIQUIDATIONS" and slow["source"] == "LIQUIDATIONS"
-        assert stats_by_key(fast["rows"]) == stats_by_key(slow["rows"])
+    for dims in (["CHAIN", "DAY"], ["LIQUIDATOR", "WEEK"], ["HOUR", "CHAIN"], ["DEBT_ASSET"]):
+        for svr in (None, True, False):
+            f = {} if svr is None else {"svr": svr}
+            fast = await stats(client, f, dims)
+            slow = await stats(client, {**f, "blockFrom": 0}, dims)
+            assert fast["source"] != "LIQUIDATIONS" and slow["source"] == "LIQUIDATIONS"
+            assert stats_by_key(fast["rows"]) == stats_by_key(slow["rows"])
 
 
 # --------------------------------------------------------------------------------------

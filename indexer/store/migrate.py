@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def schema_sql() -> str:

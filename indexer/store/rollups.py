@@ -11,33 +11,53 @@ from __future__ import annotations
 
 import asyncpg
 
-LIQUIDATION_ROLLUP_DRIFT = """
-WITH base AS (
-  SELECT g.grain, chain_id, date_trunc(g.grain, block_time, 'UTC') AS bucket,
-         collateral_asset, debt_asset, count(*) AS n, coalesce(sum(debt_usd), 0) AS d,
+# The measures every liquidation rollup keeps, as a GROUP BY over `liquidations` computes them.
+_MEASURES = """count(*) AS n, coalesce(sum(debt_usd), 0) AS d,
          coalesce(sum(collateral_usd), 0) AS c, count(*) FILTER (WHERE is_svr) AS s,
-         coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0) AS sd
-  FROM liquidations CROSS JOIN (VALUES ('hour'), ('day')) g(grain) GROUP BY 1, 2, 3, 4, 5)
-SELECT count(*) FROM base FULL JOIN liquidation_rollup r
-  USING (grain, chain_id, bucket, collateral_asset, debt_asset)
-WHERE base.n IS DISTINCT FROM r.liquidation_count OR base.d IS DISTINCT FROM r.debt_usd
+         coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0) AS sd,
+         coalesce(sum(collateral_usd) FILTER (WHERE is_svr), 0) AS sc"""
+
+_DIFFERS = """base.n IS DISTINCT FROM r.liquidation_count OR base.d IS DISTINCT FROM r.debt_usd
    OR base.c IS DISTINCT FROM r.collateral_usd OR base.s IS DISTINCT FROM r.svr_count
-   OR base.sd IS DISTINCT FROM r.svr_debt_usd
+   OR base.sd IS DISTINCT FROM r.svr_debt_usd OR base.sc IS DISTINCT FROM r.svr_collateral_usd"""
+
+
+def _liquidation_drift(table: str, keys: str, key_exprs: str) -> str:
+    """Rows of `table` (keyed by `keys`) that differ from GROUP BY `key_exprs` over the rows."""
+    n = len(keys.split(","))
+    return f"""
+WITH base AS (
+  SELECT {key_exprs}, {_MEASURES}
+  FROM liquidations GROUP BY {", ".join(str(i) for i in range(1, n + 1))})
+SELECT count(*) FROM base FULL JOIN {table} r USING ({keys})
+WHERE {_DIFFERS}
 """
 
-LIQUIDATOR_ROLLUP_DRIFT = """
-WITH base AS (
-  SELECT chain_id, date_trunc('day', block_time, 'UTC') AS bucket, liquidator,
-         collateral_asset, debt_asset, count(*) AS n, coalesce(sum(debt_usd), 0) AS d,
-         coalesce(sum(collateral_usd), 0) AS c, count(*) FILTER (WHERE is_svr) AS s,
-         coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0) AS sd
-  FROM liquidations GROUP BY 1, 2, 3, 4, 5)
-SELECT count(*) FROM base FULL JOIN liquidator_rollup_daily r
-  USING (chain_id, bucket, liquidator, collateral_asset, debt_asset)
-WHERE base.n IS DISTINCT FROM r.liquidation_count OR base.d IS DISTINCT FROM r.debt_usd
-   OR base.c IS DISTINCT FROM r.collateral_usd OR base.s IS DISTINCT FROM r.svr_count
-   OR base.sd IS DISTINCT FROM r.svr_debt_usd
-"""
+
+CHAIN_ROLLUP_HOURLY_DRIFT = _liquidation_drift(
+    "chain_rollup_hourly",
+    "chain_id, bucket",
+    "chain_id, date_trunc('hour', block_time, 'UTC') AS bucket",
+)
+
+CHAIN_ROLLUP_DAILY_DRIFT = _liquidation_drift(
+    "chain_rollup_daily",
+    "chain_id, bucket",
+    "chain_id, date_trunc('day', block_time, 'UTC') AS bucket",
+)
+
+LIQUIDATION_ROLLUP_DRIFT = _liquidation_drift(
+    "liquidation_rollup",
+    "grain, chain_id, bucket, collateral_asset, debt_asset",
+    "'day' AS grain, chain_id, date_trunc('day', block_time, 'UTC') AS bucket, "
+    "collateral_asset, debt_asset",
+)
+
+LIQUIDATOR_ROLLUP_DRIFT = _liquidation_drift(
+    "liquidator_rollup_daily",
+    "chain_id, bucket, liquidator",
+    "chain_id, date_trunc('day', block_time, 'UTC') AS bucket, liquidator",
+)
 
 SVR_REVENUE_ROLLUP_DRIFT = """
 WITH liq AS (
@@ -63,6 +83,8 @@ WHERE base.ln IS DISTINCT FROM r.svr_liquidation_count
 """
 
 DRIFT_CHECKS = {
+    "chain_rollup_hourly": CHAIN_ROLLUP_HOURLY_DRIFT,
+    "chain_rollup_daily": CHAIN_ROLLUP_DAILY_DRIFT,
     "liquidation_rollup": LIQUIDATION_ROLLUP_DRIFT,
     "liquidator_rollup_daily": LIQUIDATOR_ROLLUP_DRIFT,
     "svr_revenue_rollup_daily": SVR_REVENUE_ROLLUP_DRIFT,
