@@ -150,12 +150,11 @@ async def run_backfill(
     timeout: float = 3600,
     bound: bool = True,
     client_rps: float | None = None,
-    per_call_limit: bool = False,
     blocks: int | None = None,
     max_block_range: int | None = None,
 ) -> dict[str, Any]:
-    """client_rps, max_block_range: override the generated config's values;
-    per_call_limit: see bench/backfill_child.py; blocks: the window per chain."""
+    """client_rps, max_block_range: override the generated config's values; blocks: the
+    window per chain."""
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
         async with ReplayProcess(events, profile, Path(tmp), blocks=blocks) as replay:
             if client_rps is not None:
@@ -174,11 +173,7 @@ async def run_backfill(
                     cwd=ROOT,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE,
-                    env={
-                        **os.environ,
-                        "PYTHONUNBUFFERED": "1",
-                        "BENCH_PER_CALL_LIMIT": "1" if per_call_limit else "0",
-                    },
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 )
                 try:
                     out, err = await asyncio.wait_for(child.communicate(), timeout)
@@ -208,7 +203,6 @@ async def run_backfill(
         events=events,
         profile=profile,
         client_rps=client_rps,
-        per_call_limit=per_call_limit,
         max_block_range=max_block_range,
         process_wall_s=round(wall, 2),
         events_per_s=round(result["liquidations"] / result["seconds"]),
@@ -231,8 +225,7 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
     name = sys.argv[2] if len(sys.argv) > 2 else "default"
     rps = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "-" else None
-    per_call = len(sys.argv) > 4 and sys.argv[4] == "per-call"
-    out = asyncio.run(run_backfill(n, name, client_rps=rps, per_call_limit=per_call))
+    out = asyncio.run(run_backfill(n, name, client_rps=rps))
     out.pop("rss_samples", None)
     out.get("bound", {}).pop("chains", None)
     print(json.dumps(out, indent=1))

@@ -1,20 +1,15 @@
 """The indexer process of the backfill benchmark, run as the CLI runs it: one ChainIndexer per
 configured chain, all backfilling concurrently in one event loop (indexer/cli.py
 _run_chains). Prints one JSON line: wall time, events, RPC requests made, peak RSS and RSS
-samples (to show how memory grows).
+samples (to show how memory grows). It runs the shipped code, unchanged.
 
     python -m bench.backfill_child CONFIG DSN
-
-Experiments for fixes proposed in bench/README.md (the shipped code runs without them):
-BENCH_PER_CALL_LIMIT=1 makes the RPC client's rate limiter charge one token per call of a
-batch (as providers count); BENCH_PRICE_CACHE=N caps each price cache at N entries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import resource
 import sys
 import time
@@ -25,21 +20,6 @@ from indexer.pipeline import ChainIndexer
 from indexer.store.migrate import migrate
 
 SAMPLE_S = 0.5
-
-
-def charge_per_call() -> None:
-    """Experiment: take one limiter token per call of a batch, not per HTTP request."""
-    from indexer.rpc.client import RpcClient
-
-    original = RpcClient._attempt
-
-    async def attempt(self: RpcClient, calls: list[Any], **kwargs: Any) -> list[Any]:
-        endpoint = self._pick()
-        for _ in range(len(calls) - 1):
-            await endpoint.limiter.take()
-        return await original(self, calls, **kwargs)
-
-    RpcClient._attempt = attempt  # type: ignore[method-assign]
 
 
 def rss_mb() -> float:
@@ -101,23 +81,7 @@ async def run(config_path: str, dsn: str) -> dict[str, Any]:
     }
 
 
-def cap_price_cache(entries: int) -> None:
-    """Experiment: a smaller LRU for AaveOracle prices (the shipped default is 200,000)."""
-    from indexer.enrich import prices
-
-    original = prices.PriceOracle.__init__
-
-    def init(self: prices.PriceOracle, client: Any, oracle: str, cache_size: int = 0) -> None:
-        original(self, client, oracle, entries)
-
-    prices.PriceOracle.__init__ = init  # type: ignore[method-assign]
-
-
 def main() -> None:
-    if os.environ.get("BENCH_PER_CALL_LIMIT") == "1":
-        charge_per_call()
-    if os.environ.get("BENCH_PRICE_CACHE"):
-        cap_price_cache(int(os.environ["BENCH_PRICE_CACHE"]))
     result = asyncio.run(run(sys.argv[1], sys.argv[2]))
     sys.stdout.write(json.dumps(result) + "\n")
 

@@ -1,8 +1,10 @@
 """How one chain is driven from backfill to tail.
 
-Backfill: ranges from the checkpoint to the finalized block, several in flight; each range
-is fetched (one eth_getLogs filter for every stream), decoded and enriched concurrently, and
-the results are written strictly in order, small ranges merged into one transaction.
+Backfill: ranges from the checkpoint to the finalized block, several in flight. The planner
+fetches each range's logs (one eth_getLogs filter for every stream) and ends the range where
+it reached about `RangeSizer.target_logs` logs, so no range holds more than that whatever
+the history's density; each range is then decoded and enriched concurrently, and the
+results are written strictly in order, small ranges merged into one transaction.
 Tail: above the finalized block, headers are fetched and kept so that a parent-hash
 mismatch reveals a reorg, which store/reorg.py rolls back before the new branch is indexed.
 """
@@ -27,7 +29,7 @@ from indexer.enrich.blocks import Header, fetch_headers
 from indexer.enrich.enricher import Enricher
 from indexer.enrich.tokens import Token, TokenRegistry
 from indexer.fetch.heads import Heads, HeadTracker
-from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
+from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range, fetch_some
 from indexer.locks import own
 from indexer.records import Batch
 from indexer.rpc.client import RpcClient
@@ -39,7 +41,7 @@ log = logging.getLogger("aave_indexer.pipeline")
 SET_LAST_ERROR = "UPDATE chain_status SET last_error = $2, updated_at = now() WHERE chain_id = $1"
 SKIP_TO = "UPDATE checkpoints SET block_number = $2 WHERE chain_id = $1 AND stream = 'main'"
 
-MERGE_EVENTS = 20_000  # write at most about this many events per transaction
+MERGE_EVENTS = 4_000  # write at most about this many events per transaction (memory)
 RANGE_ATTEMPTS = 5  # a range whose answers a node got wrong is fetched again this often
 
 
@@ -113,6 +115,7 @@ class ChainIndexer:
         self.heads = HeadTracker(self.client, chain)
         self.sizer = RangeSizer(chain.max_block_range)
         self.conn: asyncpg.Connection | None = None
+        self._db_lock = asyncio.Lock()
         self.tokens: TokenRegistry | None = None
         self.enricher: Enricher | None = None
         self.events_written = 0
@@ -143,17 +146,24 @@ class ChainIndexer:
             )
 
     async def _connect(self) -> None:
-        self.conn = await asyncpg.connect(self.dsn)
-        await own(self.conn, self.chain.chain_id)
-        await writer.prepare(self.conn)
-        rows = await self.conn.fetch(
-            "SELECT address, symbol, decimals FROM assets WHERE chain_id = $1",
-            self.chain.chain_id,
-        )
+        """A new session that owns the chain; published in self.conn only when ready, and
+        never left open when it fails (an open session would keep holding the lock)."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await own(conn, self.chain.chain_id)
+            await writer.prepare(conn)
+            rows = await conn.fetch(
+                "SELECT address, symbol, decimals FROM assets WHERE chain_id = $1",
+                self.chain.chain_id,
+            )
+            await writer.start_checkpoint(conn, self.chain.chain_id, self.chain.first_block - 1)
+        except BaseException:
+            conn.terminate()
+            raise
         known = {r["address"]: Token(r["address"], r["symbol"], r["decimals"]) for r in rows}
         self.tokens = TokenRegistry(self.client, known)
         self.enricher = Enricher(self.chain, self.client, self.tokens)
-        await writer.start_checkpoint(self.conn, self.chain.chain_id, self.chain.first_block - 1)
+        self.conn = conn
 
     async def close(self) -> None:
         if self.conn is not None:
@@ -169,7 +179,16 @@ class ChainIndexer:
         retry, since every step is one transaction that either happened or did not.
         A session the server ended (pg_terminate_backend, a failover) may only show it when
         next used, and then sometimes as asyncpg's InternalClientError (its protocol state
-        out of step): that connection is dropped the same way."""
+        out of step): that connection is dropped the same way.
+        Steps are serialised: one session serves one statement at a time, and two steps
+        reconnecting at once would open two sessions, one of them holding the chain's lock
+        for ever while the other waits for it."""
+        async with self._db_lock:
+            return await self._db_unlocked(action)
+
+    async def _db_unlocked(
+        self, action: Callable[[asyncpg.Connection], Awaitable[object]]
+    ) -> object:
         delay = 0.5
         for attempt in range(12):
             try:
@@ -225,6 +244,35 @@ class ChainIndexer:
                 delay = min(delay * 2, 10)
         raise AssertionError("unreachable")
 
+    async def fetch_logs(self, start: int, end: int) -> tuple[list[Log], int]:
+        """The logs of [start, last] and `last` (<= end; earlier when the range reached
+        the sizer's log target), retried like a range."""
+        delay = 0.5
+        for attempt in range(RANGE_ATTEMPTS):
+            try:
+                return await fetch_some(
+                    self.client, self.log_filter, start, end, self.sizer, self.sizer.target_logs
+                )
+            except TransientError as exc:
+                if attempt == RANGE_ATTEMPTS - 1:
+                    raise
+                log.warning("%s: range %d-%d again: %s", self.chain.name, start, end, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        raise AssertionError("unreachable")
+
+    async def enrich_fetched(self, start: int, end: int, logs: list[Log]) -> Batch:
+        """Decode and enrich logs already fetched for [start, end]; if their answers do not
+        fit together, the range is done again from the start (process_range)."""
+        decoded = self.decode(logs)
+        del logs  # the raw answers are not needed while the enrichment waits on the node
+        try:
+            assert self.enricher is not None
+            return await self.enricher.enrich(decoded, start, end)
+        except TransientError as exc:
+            log.warning("%s: range %d-%d again: %s", self.chain.name, start, end, exc)
+        return await self.process_range(start, end)
+
     async def write(self, batch: Batch) -> int:
         tries = 0
 
@@ -264,17 +312,25 @@ class ChainIndexer:
         progress = Progress(self.chain.name, cursor, target, cursor - 1)
         self._report(progress)
         written = 0
-        queue: asyncio.Queue[asyncio.Task[Batch] | None] = asyncio.Queue(
+        queue: asyncio.Queue[asyncio.Future[Batch] | None] = asyncio.Queue(
             maxsize=self.chain.max_in_flight
         )
 
         async def plan() -> None:
             nonlocal cursor
-            while cursor <= target:
-                upper = min(target, cursor + self.sizer.size - 1)
-                task = asyncio.create_task(self.process_range(cursor, upper))
-                await queue.put(task)
-                cursor = upper + 1
+            try:
+                while cursor <= target:
+                    upper = min(target, cursor + self.sizer.size - 1)
+                    logs, last = await self.fetch_logs(cursor, upper)
+                    task = asyncio.create_task(self.enrich_fetched(cursor, last, logs))
+                    del logs
+                    await queue.put(task)
+                    cursor = last + 1
+            except Exception as exc:  # the writer raises it in order, after what came before
+                failed: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                await queue.put(failed)
+                return
             await queue.put(None)
 
         planner = asyncio.create_task(plan())

@@ -341,6 +341,28 @@ async def test_hard_span_limit_and_beyond_head(
         )
 
 
+@pytest.mark.parametrize("profile", ["none", "default"])  # streamed, and collected
+async def test_logs_carry_block_timestamp_only_when_the_profile_says(
+    history: History, session: aiohttp.ClientSession, profile: str
+) -> None:
+    ch = history["polygon"]
+    lo, hi = ch.start, ch.start + 1999
+    for stamped in (False, True):
+        spec = quiet(profile, logs_block_timestamp=stamped)
+        async with ReplayServer(history, spec) as srv:
+            url = srv.url("polygon")
+            logs = await get_logs(session, url, fromBlock=lo, toBlock=hi)
+            assert logs
+            for lg in logs[:50]:
+                if not stamped:
+                    assert "blockTimestamp" not in lg
+                    continue
+                header = await rpc(session, url, "eth_getBlockByNumber", lg["blockNumber"], False)
+                assert lg["blockTimestamp"] == header["timestamp"]
+    assert get_profile("default-ts").logs_block_timestamp
+    assert not get_profile("default").logs_block_timestamp
+
+
 async def test_rate_limit_answers_429_with_retry_after(
     history: History, session: aiohttp.ClientSession
 ) -> None:

@@ -44,6 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rps", type=float, default=None, help="override profile rate limit (0: off)")
     ap.add_argument("--no-faults", action="store_true", help="no injected 5xx or timeouts")
     ap.add_argument("--hang-s", type=float, default=None, help="how long a timeout hangs")
+    ap.add_argument(
+        "--log-timestamps",
+        choices=("yes", "no"),
+        default=None,
+        help="whether logs carry blockTimestamp (default: as the profile says)",
+    )
     ap.add_argument("--config-out", default=None, help="write the indexer config TOML here")
     ap.add_argument(
         "--expected-out",
@@ -72,6 +78,8 @@ async def serve(args: argparse.Namespace) -> int:
         profile = profile.with_overrides(hang_s=args.hang_s)
     if args.rps is not None:
         profile = profile.with_overrides(requests_per_second=args.rps or None)
+    if args.log_timestamps is not None:
+        profile = profile.with_overrides(logs_block_timestamp=args.log_timestamps == "yes")
     # this process only serves: keep the cyclic GC from rescanning the block caches too often
     gc.freeze()
     gc.set_threshold(100_000, 20, 20)

@@ -34,6 +34,9 @@ class Profile:
     finality_lag: int | None = None  # finalized = head - lag; None: the chain's finality depth
     beyond_head: str = "clamp"  # eth_getLogs toBlock above the head: "clamp" | "error"
     max_batch: int | None = None  # longest JSON-RPC batch accepted
+    # logs carry `blockTimestamp` (geth >= 1.16, reth, erigon 3, besu, anvil do; whether a
+    # provider passes it on varies, so the provider profiles default to without)
+    logs_block_timestamp: bool = False
     # what the generated indexer config asks for
     config_max_block_range: int = 2000
     config_requests_per_second: int = 300
@@ -64,6 +67,21 @@ PROFILES: dict[str, Profile] = {
             error_5xx_rate=0.005,
             timeout_rate=0.001,
             hang_s=60.0,
+        ),
+        # the same plan behind a node whose logs carry blockTimestamp (no header calls)
+        Profile(
+            name="default-ts",
+            latency_s=0.030,
+            logs_style=LOGS_ALCHEMY,
+            logs_free_span=2000,
+            logs_max_results=10_000,
+            logs_hard_max_results=100_000,
+            requests_per_second=300,
+            rate_limit_style="alchemy",
+            error_5xx_rate=0.005,
+            timeout_rate=0.001,
+            hang_s=60.0,
+            logs_block_timestamp=True,
         ),
         Profile(
             name="alchemy",

@@ -36,8 +36,14 @@ _TopicFilter = list[tuple[int, frozenset[str]]]
 LogsQuery = tuple[int, int, frozenset[str] | None, _TopicFilter]
 
 
-def _match(rb: RenderedBlock, addrs: frozenset[str] | None, topics: _TopicFilter) -> list[bytes]:
-    """JSON of the block's logs that pass the address and topic filters, in log order."""
+def _match(
+    rb: RenderedBlock,
+    addrs: frozenset[str] | None,
+    topics: _TopicFilter,
+    stamp: bytes | None = None,
+) -> list[bytes]:
+    """JSON of the block's logs that pass the address and topic filters, in log order;
+    `stamp` (the `,"blockTimestamp":...}` tail) replaces the closing brace when given."""
     out: list[bytes] = []
     for i, e in enumerate(rb.logs):
         if addrs is not None and e.address not in addrs:
@@ -47,7 +53,8 @@ def _match(rb: RenderedBlock, addrs: frozenset[str] | None, topics: _TopicFilter
             if pos >= len(t) or t[pos] not in allowed:
                 break
         else:
-            out.append(rb.log_json(i))
+            raw = rb.log_json(i)
+            out.append(raw if stamp is None else raw[:-1] + stamp)
     return out
 
 
@@ -265,7 +272,7 @@ class ChainEndpoint:
             rb = cache.get(ch, n)
             if rb is None:  # pragma: no cover - event_blocks only yields event blocks
                 continue
-            out = _match(rb, addrs, topics)
+            out = _match(rb, addrs, topics, self._stamp(n))
             if out:
                 self.logs_served += len(out)
                 yield out
@@ -305,6 +312,12 @@ class ChainEndpoint:
             out.append((pos, frozenset(o.lower() for o in options)))
         return out
 
+    def _stamp(self, n: int) -> bytes | None:
+        """The blockTimestamp field of block n's logs, if the profile's logs carry one."""
+        if not self.profile.logs_block_timestamp:
+            return None
+        return b',"blockTimestamp":"' + hex(self.ch.timestamp(n)).encode() + b'"}'
+
     def _check_span(self, lo: int, hi: int) -> None:
         p = self.profile
         span = hi - lo + 1
@@ -329,7 +342,7 @@ class ChainEndpoint:
             rb = cache.get(ch, n)
             if rb is None:  # pragma: no cover - event_blocks only yields event blocks
                 continue
-            got = _match(rb, addrs, topics)
+            got = _match(rb, addrs, topics, self._stamp(n))
             if not got:
                 continue
             out += got

@@ -322,8 +322,9 @@ class ReplayServer:
             ep.errors[-32603] += 1
             return _json(_error(cid, -32603, "internal error"))
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        # a client that gave up (its timeout) resets the connection; nothing more to answer
-        with contextlib.suppress(ConnectionResetError):
+        # a client that gave up (its timeout, or an answer longer than it reads) drops the
+        # connection; nothing more to answer
+        with contextlib.suppress(ConnectionError):
             await self._write_logs(request, resp, cid, chunks)
         return resp
 

@@ -1,7 +1,12 @@
-"""USD prices from AaveOracle.getAssetPrice at the event's block: batched and cached.
+"""USD prices from AaveOracle at the event's block: one call per block, batched, cached.
 
-AaveOracle V3 answers in USD with 8 decimals. USD values are computed exactly with Decimal
-(raw amount x price / 10^(decimals + 8)); nothing passes through a float.
+Providers bill and rate-limit per call, so all the assets a block needs are priced with one
+`getAssetsPrices(address[])`; a block where that reverts (one asset without a source makes
+the whole call revert) is priced asset by asset with `getAssetPrice`, so only that asset
+comes back as None. AaveOracle V3 answers in USD with 8 decimals. USD values are computed
+exactly with Decimal (raw amount x price / 10^(decimals + 8)); nothing passes through a
+float. The cache is a small LRU: a backfill never asks for a past block again, the tail
+only for the last few.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from indexer.rpc.client import RpcClient
+from indexer.rpc.client import Call, RpcClient
 from indexer.rpc.errors import EndpointFault, RpcError
 
 GET_ASSET_PRICE = "0xb3596f07"
+GET_ASSETS_PRICES = "0x9d23d9f2"
+DEFAULT_CACHE_SIZE = 4096
 PRICE_DECIMALS = 8
 _EXACT = decimal.Context(prec=160)
 
@@ -52,10 +59,33 @@ def check_word(call: Any, answer: Any) -> None:
         )
 
 
+def assets_prices_data(assets: list[str]) -> str:
+    """Calldata of getAssetsPrices(address[])."""
+    words = [hex(32)[2:].rjust(64, "0"), hex(len(assets))[2:].rjust(64, "0")]
+    words += [asset[2:].lower().rjust(64, "0") for asset in assets]
+    return GET_ASSETS_PRICES + "".join(words)
+
+
+def decode_prices(answer: str, count: int) -> list[int] | None:
+    """The uint256[] of a getAssetsPrices answer; None if it is not an array of `count`."""
+    body = answer[2:]
+    try:
+        offset = int(body[:64], 16) * 2
+        length = int(body[offset : offset + 64], 16)
+    except ValueError:
+        return None
+    start = offset + 64
+    if length != count or len(body) < start + 64 * count:
+        return None
+    return [int(body[start + 64 * i : start + 64 * (i + 1)], 16) for i in range(count)]
+
+
 class PriceOracle:
     """Prices of (asset, block) from one AaveOracle, with an LRU cache."""
 
-    def __init__(self, client: RpcClient, oracle: str, cache_size: int = 200_000) -> None:
+    def __init__(
+        self, client: RpcClient, oracle: str, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
         self.client = client
         self.oracle = oracle
         self.cache: OrderedDict[tuple[str, int], int | None] = OrderedDict()
@@ -63,32 +93,61 @@ class PriceOracle:
 
     async def prices(self, pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
         """Price of each (asset, block); None when the oracle reverts for that asset."""
-        wanted = set(pairs)
         out: dict[tuple[str, int], int | None] = {}
-        missing = []
-        for pair in wanted:
+        by_block: dict[int, list[str]] = {}
+        for pair in set(pairs):
             if pair in self.cache:
                 out[pair] = self.cache[pair]
                 self.cache.move_to_end(pair)
             else:
-                missing.append(pair)
-        if missing:
-            missing.sort(key=lambda p: (p[1], p[0]))
-            calls = [
-                (
-                    "eth_call",
-                    [
-                        {"to": self.oracle, "data": GET_ASSET_PRICE + asset[2:].rjust(64, "0")},
-                        hex(block),
-                    ],
-                )
-                for asset, block in missing
-            ]
-            answers = await self.client.batch(calls, check=check_word)
-            for pair, answer in zip(missing, answers, strict=True):
-                price = None if isinstance(answer, RpcError) else int(answer[:66], 16)
-                out[pair] = price
-                self.cache[pair] = price
+                by_block.setdefault(pair[1], []).append(pair[0])
+        if by_block:
+            blocks = sorted(by_block)
+            for block in blocks:
+                by_block[block].sort()
+            answers = await self.client.batch(
+                [self._call(by_block[block], block) for block in blocks], check=check_word
+            )
+            retry: list[tuple[str, int]] = []
+            for block, answer in zip(blocks, answers, strict=True):
+                assets = by_block[block]
+                values = self._values(answer, len(assets))
+                if values is None:
+                    retry += [(asset, block) for asset in assets]
+                    continue
+                for asset, price in zip(assets, values, strict=True):
+                    out[(asset, block)] = price
+            if retry:
+                out.update(await self._one_by_one(retry))
+            for block in blocks:
+                for asset in by_block[block]:
+                    self.cache[(asset, block)] = out[(asset, block)]
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
         return out
+
+    def _call(self, assets: list[str], block: int) -> Call:
+        if len(assets) == 1:
+            data = GET_ASSET_PRICE + assets[0][2:].rjust(64, "0")
+        else:
+            data = assets_prices_data(assets)
+        return ("eth_call", [{"to": self.oracle, "data": data}, hex(block)])
+
+    @staticmethod
+    def _values(answer: Any, count: int) -> list[int | None] | None:
+        """Prices from one block's answer; None: price these assets one by one."""
+        if count == 1:
+            return [None if isinstance(answer, RpcError) else int(answer[:66], 16)]
+        if isinstance(answer, RpcError):
+            return None
+        values = decode_prices(answer, count)
+        return None if values is None else list(values)
+
+    async def _one_by_one(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+        answers = await self.client.batch(
+            [self._call([asset], block) for asset, block in pairs], check=check_word
+        )
+        return {
+            pair: None if isinstance(answer, RpcError) else int(answer[:66], 16)
+            for pair, answer in zip(pairs, answers, strict=True)
+        }

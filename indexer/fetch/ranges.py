@@ -2,6 +2,12 @@
 
 The sizer grows the span after successes and shrinks it on refusals: to the provider's
 suggested range when that is actually smaller, otherwise by half, down to a single block.
+It also sizes spans by what they return: a span that brought more than `target_logs` logs
+makes the next one proportionally narrower (and a sparse one lets it grow back), so a crash
+window, where a few blocks hold thousands of liquidations, never turns into one huge answer
+held in memory, whatever the provider would accept. The first span into such a window
+cannot know its density: an answer longer than MAX_ANSWER_BYTES is not read at all, and the
+span is split as if the provider had refused it.
 
 With two or more endpoints, every eth_getLogs answer is checked against a second endpoint
 (nodes do disagree: one has not indexed a block's logs yet, another lost some). When the two
@@ -30,6 +36,8 @@ from indexer.rpc.errors import (
 Log = dict[str, Any]
 
 SINGLE_BLOCK_RETRIES = 3  # a one-block range refused this many times in a row is too large
+TARGET_LOGS = 2000  # logs one eth_getLogs span should bring, about (memory, not the provider)
+MAX_ANSWER_BYTES = 4 << 20  # a longer eth_getLogs answer is not read: the span is split
 
 
 class BlockTooLarge(Exception):
@@ -39,14 +47,21 @@ class BlockTooLarge(Exception):
 class RangeSizer:
     """Adaptive eth_getLogs span, shared by the ranges in flight on one chain."""
 
-    def __init__(self, maximum: int, initial: int | None = None) -> None:
+    def __init__(
+        self, maximum: int, initial: int | None = None, target_logs: int = TARGET_LOGS
+    ) -> None:
         self.maximum = max(1, maximum)
         self.size = min(self.maximum, initial or self.maximum)
+        self.target_logs = max(1, target_logs)
         self.refusals = 0
 
-    def success(self, span: int) -> None:
-        if span >= self.size:
-            self.size = min(self.maximum, self.size * 2)
+    def success(self, span: int, logs: int | None = None) -> None:
+        """A span of `span` blocks answered with `logs` logs (None: not counted)."""
+        fit = self.maximum if not logs else max(1, span * self.target_logs // logs)
+        if logs is not None and logs > self.target_logs:
+            self.size = max(1, min(self.size, fit))
+        elif span >= self.size:
+            self.size = max(1, min(self.maximum, self.size * 2, max(self.size, fit)))
 
     def refused(self, span: int, suggested: tuple[int, int] | None) -> int:
         """The next span to try after `span` was refused; always smaller than `span`."""
@@ -75,6 +90,20 @@ async def fetch_range(
     client: RpcClient, log_filter: LogFilter, start: int, end: int, sizer: RangeSizer
 ) -> list[Log]:
     """Every log of [start, end], splitting the range as often as the provider asks."""
+    logs, _ = await fetch_some(client, log_filter, start, end, sizer)
+    return logs
+
+
+async def fetch_some(
+    client: RpcClient,
+    log_filter: LogFilter,
+    start: int,
+    end: int,
+    sizer: RangeSizer,
+    max_logs: int | None = None,
+) -> tuple[list[Log], int]:
+    """Every log of [start, last] and `last`: `end`, or earlier when `max_logs` logs were
+    reached at a span boundary (the caller goes on from last + 1)."""
     out: list[Log] = []
     cursor = start
     span = min(sizer.size, end - start + 1)
@@ -85,7 +114,10 @@ async def fetch_range(
         check = _logs_check(cursor, upper, client.chain)
         try:
             logs, url = await client.call_with_endpoint(
-                "eth_getLogs", [log_filter.params(cursor, upper)], check=check
+                "eth_getLogs",
+                [log_filter.params(cursor, upper)],
+                check=check,
+                max_bytes=None if width == 1 else MAX_ANSWER_BYTES,
             )
         except RangeTooLarge as exc:
             if width == 1:
@@ -108,10 +140,12 @@ async def fetch_range(
         if len(client.endpoints) > 1:
             logs = await second_opinion(client, log_filter, cursor, upper, logs, url)
         out.extend(logs)
-        sizer.success(width)
+        sizer.success(width, len(logs))
         cursor = upper + 1
+        if max_logs is not None and len(out) >= max_logs and cursor <= end:
+            return out, upper
         span = min(sizer.size, end - cursor + 1) if cursor <= end else span
-    return out
+    return out, end
 
 
 def _logs_check(start: int, end: int, chain: str) -> Any:

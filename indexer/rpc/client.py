@@ -1,9 +1,12 @@
 """JSON-RPC over HTTP to a pool of endpoints: batching, rate limits, retries, failover.
 
 Every call goes through `_attempt`, which picks the healthiest endpoint, waits for its
-rate-limit token, sends one HTTP request (a single call or a batch) and classifies what came
-back. tenacity drives the retries with jittered exponential backoff (or the server's
-Retry-After); an endpoint that fails is cooled down so the next attempt goes elsewhere.
+rate-limit tokens (one per call: providers count every call of a batch), sends one HTTP
+request (a single call or a batch) and classifies what came back. tenacity drives the
+retries with jittered exponential backoff; an endpoint that fails is cooled down so the next
+attempt goes elsewhere. A 429 is flow control, not a failure: it cools the endpoint down for
+its Retry-After and is retried without spending the attempts meant for real failures, for
+up to `rate_limit_budget` seconds.
 A caller may pass `check`, which looks at each answer inside the attempt: an answer it
 refuses (EndpointFault: null for a block that exists, a block other than the one asked
 for, ...) counts against the endpoint that gave it and is retried like a 5xx.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +28,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
 )
 
 from indexer import metrics
@@ -35,6 +37,7 @@ from indexer.rpc.errors import (
     EndpointFault,
     RangeTooLarge,
     RateLimited,
+    ResponseTooLarge,
     RpcError,
     TransientError,
     classify,
@@ -45,7 +48,12 @@ Check = Callable[[Call, Any], None]  # raises EndpointFault for an impossible an
 
 
 class TokenBucket:
-    """Requests per second with a small burst; waiting is cooperative (asyncio.sleep)."""
+    """Calls per second with a small burst; waiting is cooperative (asyncio.sleep).
+
+    A batch of N calls takes N tokens, as providers count them. A batch larger than the
+    bucket takes its tokens in bucket-sized chunks, so it still goes out (at the rate).
+    Waiters are served in arrival order (the lock), so a large batch is never starved by
+    a stream of small ones."""
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = rate
@@ -54,16 +62,43 @@ class TokenBucket:
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()
 
-    async def take(self) -> None:
+    async def take(self, count: int = 1) -> None:
         async with self._lock:
-            while True:
+            remaining = float(max(1, count))
+            while remaining > 0:
+                chunk = min(remaining, self.capacity)
                 now = time.monotonic()
                 self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
                 self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                if self.tokens >= chunk:
+                    self.tokens -= chunk
+                    remaining -= chunk
+                    continue
+                await asyncio.sleep((chunk - self.tokens) / self.rate)
+
+
+@dataclass
+class RetryBudget:
+    """What one request may still spend: `attempts` real failures (5xx, timeouts, broken
+    answers), and `rate_limit_s` seconds of 429s counted from the first one. Providers
+    answer 429 to say "slower", so 429s must not use up the attempts; the time budget
+    still ends a limit that never lifts."""
+
+    attempts: int
+    rate_limit_s: float
+    failures: int = 0
+    rate_limited: int = 0
+    limited_since: float | None = None
+
+    def spent(self, error: BaseException | None) -> bool:
+        if isinstance(error, RateLimited):
+            self.rate_limited += 1
+            now = time.monotonic()
+            if self.limited_since is None:
+                self.limited_since = now
+            return now - self.limited_since >= self.rate_limit_s
+        self.failures += 1
+        return self.failures >= self.attempts
 
 
 @dataclass
@@ -117,6 +152,8 @@ class RpcClient:
         max_attempts: int = 8,
         max_batch: int = 100,
         max_wait: float = 10.0,
+        rate_limit_budget: float = 300.0,
+        first_attempt_timeout: float | None = 5.0,
     ) -> None:
         if not urls:
             raise ValueError(f"{chain or 'chain'}: no RPC URL configured")
@@ -126,6 +163,11 @@ class RpcClient:
         self.max_attempts = max_attempts
         self.max_batch = max_batch
         self.max_wait = max_wait
+        self.rate_limit_budget = rate_limit_budget
+        # A call that usually answers in milliseconds and is silent this long is most likely
+        # lost (a hung upstream): its first attempt gives up early and the retry gets the
+        # full timeout. eth_getLogs always gets the full timeout (big ranges are slow).
+        self.first_attempt_timeout = first_attempt_timeout
         self.stats = RpcStats()
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
@@ -188,12 +230,18 @@ class RpcClient:
         return out
 
     async def call_with_endpoint(
-        self, method: str, params: Sequence[Any] = (), *, check: Check | None = None
+        self,
+        method: str,
+        params: Sequence[Any] = (),
+        *,
+        check: Check | None = None,
+        max_bytes: int | None = None,
     ) -> tuple[Any, str]:
-        """Like call, but also says which endpoint answered (for head sanity checks)."""
+        """Like call, but also says which endpoint answered (for head sanity checks and
+        log cross-checks). max_bytes: a longer answer raises ResponseTooLarge, unread."""
         holder: dict[str, str] = {}
         results = await self._with_retries(
-            [(method, params)], single=True, holder=holder, check=check
+            [(method, params)], single=True, holder=holder, check=check, max_bytes=max_bytes
         )
         if isinstance(results[0], Exception):
             raise results[0]
@@ -224,12 +272,18 @@ class RpcClient:
 
     # -- internals --------------------------------------------------------------------
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, budget: RetryBudget, only: Endpoint | None) -> float:
         error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return min(error.retry_after, 60.0)
-        base: float = wait_random_exponential(multiplier=0.2, max=self.max_wait)(state)
-        return base
+        if isinstance(error, RateLimited):
+            # The endpoint that said 429 is cooled down (Retry-After, else a growing backoff):
+            # wait until some endpoint may be asked again, which is at once if another is.
+            asked = [only] if only is not None else self.endpoints
+            now = time.monotonic()
+            return max(0.0, min(min(e.cooldown_until for e in asked) - now, 60.0))
+        # Jittered exponential backoff over the real failures only, so a run of 429s
+        # before a 5xx does not make the next wait long.
+        failed = max(1, state.attempt_number - budget.rate_limited)
+        return random.uniform(0, min(self.max_wait, 0.2 * 2 ** min(failed - 1, 30)))
 
     async def _with_retries(
         self,
@@ -240,19 +294,32 @@ class RpcClient:
         check: Check | None = None,
         only: Endpoint | None = None,
         attempts: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[Any]:
         last: Exception | None = None
+        # One endpoint only (a second opinion, a sanity check) is optional work: it waits
+        # out a rate limit for a shorter while.
+        limit_s = self.rate_limit_budget if only is None else min(self.rate_limit_budget, 30.0)
+        budget = RetryBudget(attempts or self.max_attempts, limit_s)
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(attempts or self.max_attempts),
-                wait=self._wait,
+                stop=lambda state: budget.spent(
+                    state.outcome.exception() if state.outcome else None
+                ),
+                wait=lambda state: self._wait(state, budget, only),
                 retry=retry_if_exception_type(TransientError),
                 reraise=True,
             ):
                 with attempt:
                     try:
                         return await self._attempt(
-                            calls, single=single, holder=holder, check=check, only=only
+                            calls,
+                            single=single,
+                            holder=holder,
+                            check=check,
+                            only=only,
+                            first=attempt.retry_state.attempt_number == 1,
+                            max_bytes=max_bytes,
                         )
                     except TransientError as exc:
                         last = exc
@@ -261,9 +328,15 @@ class RpcClient:
             pass
         asked = [only] if only is not None else self.endpoints
         labels = ", ".join(f"{e.label} ({e.last_error})" for e in asked)
+        if isinstance(last, RateLimited):
+            raise AllEndpointsFailed(
+                f"{self.chain}: {calls[0][0]} still rate-limited (HTTP 429) after "
+                f"{budget.rate_limit_s:g} s of waiting on every endpoint; lower "
+                f"requests_per_second below the provider's limit: {labels or last}"
+            )
         raise AllEndpointsFailed(
             f"{self.chain}: {calls[0][0]} failed on every endpoint after "
-            f"{attempts or self.max_attempts} attempts: {labels or last}"
+            f"{budget.failures} attempts: {labels or last}"
         )
 
     async def _attempt(
@@ -274,12 +347,14 @@ class RpcClient:
         holder: dict[str, str] | None,
         check: Check | None = None,
         only: Endpoint | None = None,
+        first: bool = False,
+        max_bytes: int | None = None,
     ) -> list[Any]:
         endpoint = only or self._pick()
         now = time.monotonic()
         if not endpoint.healthy(now):
             await asyncio.sleep(min(endpoint.cooldown_until - now, self.max_wait))
-        await endpoint.limiter.take()
+        await endpoint.limiter.take(len(calls))
         ids = [next(self._ids) for _ in calls]
         if single:
             payload: Any = {
@@ -301,8 +376,11 @@ class RpcClient:
         endpoint.requests += 1
         if holder is not None:
             holder["url"] = endpoint.url
+        timeout = None
+        if first and self.first_attempt_timeout and all(m != "eth_getLogs" for m, _ in calls):
+            timeout = min(self.timeout, self.first_attempt_timeout)
         try:
-            body = await self._post(endpoint, payload)
+            body = await self._post(endpoint, payload, timeout, max_bytes)
             results = self._unpack(body, ids, calls)
             if check is not None:
                 for call, result in zip(calls, results, strict=True):
@@ -310,7 +388,12 @@ class RpcClient:
                         check(call, result)
         except TransientError as exc:
             self.stats.errors += 1
-            pause = exc.retry_after if isinstance(exc, RateLimited) else None
+            pause = None
+            if isinstance(exc, RateLimited):
+                # Retry-After when the provider says it; else a short backoff that grows
+                # with the endpoint's consecutive failures, at most max_wait.
+                backoff = min(self.max_wait, 0.25 * 2 ** min(endpoint.failures + 1, 7))
+                pause = exc.retry_after if exc.retry_after is not None else backoff
             endpoint.record_failure(exc, pause)
             metrics.RPC_ERRORS.labels(self.chain, endpoint.label, type(exc).__name__).inc()
             raise
@@ -321,13 +404,25 @@ class RpcClient:
         endpoint.record_success()
         return results
 
-    async def _post(self, endpoint: Endpoint, payload: Any) -> Any:
+    async def _post(
+        self,
+        endpoint: Endpoint,
+        payload: Any,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+    ) -> Any:
         data = orjson.dumps(payload)
+        options: dict[str, Any] = {}
+        if timeout is not None:
+            options["timeout"] = aiohttp.ClientTimeout(total=timeout)
         try:
             async with self._http().post(
-                endpoint.url, data=data, headers={"Content-Type": "application/json"}
+                endpoint.url, data=data, headers={"Content-Type": "application/json"}, **options
             ) as response:
-                raw = await response.read()
+                if max_bytes is None or response.status != 200:
+                    raw = await response.read()
+                else:
+                    raw = await _read_at_most(response, max_bytes, endpoint.label)
                 if response.status == 429:
                     retry_after = response.headers.get("Retry-After")
                     try:
@@ -374,6 +469,22 @@ class RpcClient:
                 raise TransientError(f"{method}: answer without result")
             results.append(item["result"])
         return results
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int, label: str) -> bytes:
+    """The body, unless it is longer than `limit` bytes: then stop reading (the connection
+    is dropped) and raise ResponseTooLarge, so a huge answer never sits in memory."""
+    length = response.content_length
+    if length is not None and length > limit:
+        raise ResponseTooLarge(f"answer of {length} bytes from {label} (limit {limit})")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(f"answer over {limit} bytes from {label}")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 __all__ = [

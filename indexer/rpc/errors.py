@@ -35,6 +35,11 @@ class RangeTooLarge(Exception):
         self.suggested = suggested
 
 
+class ResponseTooLarge(RangeTooLarge):
+    """An answer larger than the caller accepts (the client stopped reading it): for
+    eth_getLogs, the same as a provider's "too many results", so the span is split."""
+
+
 class EndpointFault(TransientError):
     """The endpoint answered something impossible (wrong chain, a head that went back past
     finality, null for a block it claimed): stop trusting it for a while."""
