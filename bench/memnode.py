@@ -144,7 +144,8 @@ class MemoryClient(RpcClient):
         self.memory = chain
         self.head = chain.last
 
-    async def _post(self, endpoint: Endpoint, payload: Any) -> Any:
+    async def _post(self, endpoint: Endpoint, payload: Any, *_limits: Any) -> Any:
+        """The transport: the answer comes from memory (time and size limits do not apply)."""
         if isinstance(payload, list):
             return [self._answer(call) for call in payload]
         return self._answer(payload)

@@ -10,6 +10,7 @@ import pytest
 
 from indexer.records import Batch
 from indexer.store import reorg, writer
+from indexer.store.rollups import rollup_drift
 
 CHAIN = 42161
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -93,6 +94,9 @@ async def snapshot(db: asyncpg.Connection) -> tuple[object, ...]:
         ),
         await db.fetchval("SELECT sum(recaptured_usd) FROM svr_revenue_rollup_daily"),
         await db.fetchval("SELECT sum(svr_liquidation_count) FROM svr_revenue_rollup_daily"),
+        await db.fetchval("SELECT sum(liquidation_count) FROM chain_rollup_daily"),
+        await db.fetchval("SELECT sum(debt_usd) FROM chain_rollup_hourly"),
+        await db.fetchval("SELECT sum(svr_collateral_usd) FROM liquidator_rollup_daily"),
         await writer.read_checkpoint(db, CHAIN),
     )
 
@@ -100,8 +104,9 @@ async def snapshot(db: asyncpg.Connection) -> tuple[object, ...]:
 async def test_batch_and_checkpoint_move_together(db: asyncpg.Connection) -> None:
     await reset(db)
     assert await writer.write_batch(db, make_batch(100, 109), "arbitrum") > 0
-    count, _, rollup, _, _, checkpoint = await snapshot(db)
-    assert (count, rollup, checkpoint) == (20, 20, 109)
+    count, _, rollup, _, _, by_chain, *_, checkpoint = await snapshot(db)
+    assert (count, rollup, by_chain, checkpoint) == (20, 20, 20, 109)
+    assert set((await rollup_drift(db)).values()) == {0}
     # A batch that does not start right after the checkpoint is refused whole.
     with pytest.raises(writer.CheckpointConflict):
         await writer.write_batch(db, make_batch(115, 120), "arbitrum")
@@ -123,7 +128,7 @@ async def test_failed_transaction_leaves_nothing(db: asyncpg.Connection) -> None
     bad.liquidations.append((*bad.liquidations[0][:5], "not-an-int", *bad.liquidations[0][6:]))
     with pytest.raises((asyncpg.DataError, ValueError, TypeError)):
         await writer.write_batch(db, bad, "arbitrum")
-    assert await snapshot(db) == (0, None, None, None, None, 99)
+    assert await snapshot(db) == (0, None, None, None, None, None, None, None, 99)
 
 
 async def test_rollback_removes_exactly_the_rows_above(db: asyncpg.Connection) -> None:
@@ -139,6 +144,7 @@ async def test_rollback_removes_exactly_the_rows_above(db: asyncpg.Connection) -
     removed = await reorg.rollback(db, CHAIN, 104, "0xh104")
     assert removed["liquidations"] == 16
     assert await snapshot(db) == expected
+    assert set((await rollup_drift(db)).values()) == {0}
     # Rebuilding the same blocks gives the same totals as never having rolled back.
     await writer.write_batch(db, make_batch(105, 112), "arbitrum")
     await reorg.rollback(db, CHAIN, 104, "0xh104")
@@ -150,3 +156,34 @@ def test_common_ancestor() -> None:
     assert reorg.common_ancestor(stored, {10: "a", 11: "b", 12: "x"}) == 11
     assert reorg.common_ancestor(stored, {10: "a", 11: "y", 12: "x"}) == 10
     assert reorg.common_ancestor(stored, {10: "z", 11: "y", 12: "x"}) is None
+
+
+async def test_replay_overlapping_new_rows_inserts_only_the_new(db: asyncpg.Connection) -> None:
+    await reset(db)
+    await writer.write_batch(db, make_batch(100, 104), "arbitrum")
+    await db.execute("UPDATE checkpoints SET block_number = 99")
+    # Blocks 100-104 are stored already, 105-109 are new: only these go in, once.
+    new = make_batch(105, 109)
+    expected = len(new.liquidations) + len(new.recaptures)
+    assert await writer.write_batch(db, make_batch(100, 109), "arbitrum") == expected
+    snap = await snapshot(db)
+    assert (snap[0], snap[2], snap[-1]) == (20, 20, 109)
+
+
+async def test_status_and_checkpoint_hash_take_any_text(db: asyncpg.Connection) -> None:
+    await reset(db)
+    batch = make_batch(100, 101)
+    batch.last_block_hash = "0xh'1\\01"
+    await writer.write_batch(db, batch, "it's \\ arbitrum")
+    assert await db.fetchval("SELECT name FROM chain_status") == "it's \\ arbitrum"
+    assert await db.fetchval("SELECT block_hash FROM checkpoints") == "0xh'1\\01"
+    assert await db.fetchval("SELECT indexed_block FROM chain_status") == 101
+
+
+async def test_a_conflict_leaves_no_transaction_open(db: asyncpg.Connection) -> None:
+    await reset(db)
+    with pytest.raises(writer.CheckpointConflict):
+        await writer.write_batch(db, make_batch(105, 106), "arbitrum")
+    assert not db.is_in_transaction()
+    assert await db.fetchval("SELECT count(*) FROM chain_status") == 0
+    assert await writer.write_batch(db, make_batch(100, 101), "arbitrum") > 0

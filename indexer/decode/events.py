@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from indexer.decode.topics import (
     ANSWER_UPDATED,
@@ -27,8 +27,10 @@ class DecodeError(ValueError):
     """A log that claims a known topic but does not have its layout."""
 
 
-@dataclass(frozen=True, slots=True)
-class LogPosition:
+class LogPosition(NamedTuple):
+    """Where a log sits. A named tuple rather than a frozen dataclass: equally immutable,
+    and built several times faster, which counts at one per log."""
+
     block_number: int
     block_hash: str
     tx_hash: str
@@ -42,8 +44,9 @@ class LogPosition:
         return (self.tx_hash, self.log_index)
 
 
-@dataclass(frozen=True, slots=True)
-class Liquidation:
+class Liquidation(NamedTuple):
+    """A LiquidationCall (a named tuple for the same reason as LogPosition)."""
+
     pos: LogPosition
     collateral_asset: str
     debt_asset: str
@@ -92,48 +95,82 @@ def _signed(word: str, bits: int = 256) -> int:
     return value
 
 
-_HASH = re.compile(r"0x[0-9a-f]{64}")
-_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+# blockHash + transactionHash + address, lowercased and joined: one match checks all three.
+_POSITION = re.compile(r"0x[0-9a-f]{64}0x[0-9a-f]{64}0x[0-9a-f]{40}")
+# A LiquidationCall's position fields (as _POSITION), then its three indexed topics and its
+# four data words, joined the same way.
+_LIQUIDATION = re.compile(
+    r"0x[0-9a-f]{64}0x[0-9a-f]{64}0x[0-9a-f]{40}(?:0x[0-9a-f]{64}){3}0x[0-9a-f]{256}"
+)
+_ZERO_WORD = "0" * 64
 
 
 def position(log: Log) -> LogPosition:
     """Where a log sits. Hashes and addresses are checked to be hex: a lying node cannot
     smuggle anything else into the database."""
     try:
+        joined = (log["blockHash"] + log["transactionHash"] + log["address"]).lower()
+        block_time = log.get("blockTimestamp")
         pos = LogPosition(
-            block_number=int(log["blockNumber"], 16),
-            block_hash=log["blockHash"].lower(),
-            tx_hash=log["transactionHash"].lower(),
-            tx_index=int(log["transactionIndex"], 16),
-            log_index=int(log["logIndex"], 16),
-            address=log["address"].lower(),
-            block_time=int(log["blockTimestamp"], 16) if log.get("blockTimestamp") else None,
+            int(log["blockNumber"], 16),
+            joined[:66],
+            joined[66:132],
+            int(log["transactionIndex"], 16),
+            int(log["logIndex"], 16),
+            joined[132:],
+            int(block_time, 16) if block_time else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"log without a complete position: {exc}") from None
-    if not (
-        _HASH.fullmatch(pos.block_hash)
-        and _HASH.fullmatch(pos.tx_hash)
-        and _ADDRESS.fullmatch(pos.address)
-    ):
+    if not _POSITION.fullmatch(joined):
         raise DecodeError(f"log with a malformed hash or address in block {pos.block_number}")
     return pos
 
 
 def decode_liquidation(log: Log) -> Liquidation:
+    """The hot path: position fields, topics and data are joined, lowercased and checked by
+    one regex match, then sliced at constant offsets (the layout is fixed: three 32-byte
+    topics, four 32-byte words)."""
     topics = log["topics"]
     if len(topics) != 4:
         raise DecodeError("LiquidationCall needs 4 topics")
-    debt, collateral_amount, liquidator, receive = _words(log["data"], 4)
+    try:
+        joined = (
+            log["blockHash"]
+            + log["transactionHash"]
+            + log["address"]
+            + topics[1]
+            + topics[2]
+            + topics[3]
+            + log["data"]
+        ).lower()
+        block_time = log.get("blockTimestamp")
+        pos = LogPosition(
+            int(log["blockNumber"], 16),
+            joined[:66],
+            joined[66:132],
+            int(log["transactionIndex"], 16),
+            int(log["logIndex"], 16),
+            joined[132:174],
+            int(block_time, 16) if block_time else None,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DecodeError(f"LiquidationCall without a complete position or data: {exc}") from None
+    if not _LIQUIDATION.fullmatch(joined):
+        raise DecodeError(
+            f"LiquidationCall with a malformed hash, address, topic or data in block "
+            f"{pos.block_number}"
+        )
+    # offsets: topics at 174, 240, 306; data "0x" at 372, its words at 374, 438, 502, 566
     return Liquidation(
-        pos=position(log),
-        collateral_asset=_word_address(topics[1]),
-        debt_asset=_word_address(topics[2]),
-        user=_word_address(topics[3]),
-        debt_to_cover=int(debt, 16),
-        liquidated_collateral_amount=int(collateral_amount, 16),
-        liquidator=_word_address(liquidator),
-        receive_atoken=int(receive, 16) != 0,
+        pos,
+        "0x" + joined[200:240],
+        "0x" + joined[266:306],
+        "0x" + joined[332:372],
+        int(joined[374:438], 16),
+        int(joined[438:502], 16),
+        "0x" + joined[526:566],
+        joined[566:630] != _ZERO_WORD,
     )
 
 

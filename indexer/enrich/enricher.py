@@ -3,19 +3,35 @@ block, SVR attribution and recaptures, all with batched RPC."""
 
 from __future__ import annotations
 
+import asyncio
+import decimal
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from indexer.config import ChainConfig
-from indexer.decode.events import DecodedLogs
+from indexer.decode.events import DecodedLogs, Liquidation
 from indexer.enrich.blocks import Header, check_block, fetch_headers
 from indexer.enrich.fees import TreasuryFees
-from indexer.enrich.prices import PriceOracle, usd
+from indexer.enrich.prices import PRICE_DECIMALS, PriceOracle, usd
 from indexer.enrich.svr import Payment, SvrMatch, SvrRules, share
 from indexer.enrich.tokens import TokenRegistry
 from indexer.records import Batch, Row
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import EndpointFault, RpcError
+
+# Rows are built this many liquidations at a time, with a turn of the event loop between
+# chunks, so that a write in flight gets its answers while a large range is enriched.
+ROW_CHUNK = 1000
+_EXACT = decimal.Context(prec=160)  # 78 + 78 digits: every uint256 x uint256 product is exact
+_NOT_SVR = (False, None, None, None)
+_NO_SHARES: tuple[Decimal | None, ...] = (None, None, None)
+
+
+def usd_scaled(amount: int, price: int, exponent: int) -> Decimal:
+    """prices.usd with the scale precomputed per asset (exponent = -(decimals + 8)): the
+    product is exact in int, the shift exact in Decimal, the value identical."""
+    return _EXACT.scaleb(Decimal(amount * price), exponent)
 
 
 class Enricher:
@@ -40,6 +56,7 @@ class Enricher:
         liqs, updates = decoded.liquidations, decoded.oracle_updates
         if not liqs and not updates and not decoded.solver_results:
             return batch
+        await asyncio.sleep(0)  # the range was just decoded: let a write in flight move
 
         times = await self._block_times(decoded, headers)
         learned = await self.tokens.ensure(
@@ -79,58 +96,9 @@ class Enricher:
             for key in payment.liquidation_keys:
                 shares[key] = (share(row[9], count), share(row[13], count), share(row[14], count))
 
-        for liq in liqs:
-            pos = liq.pos
-            pool_prices = prices[pos.address]
-            c_price = pool_prices.get((liq.collateral_asset, pos.block_number))
-            d_price = pool_prices.get((liq.debt_asset, pos.block_number))
-            c_usd = (
-                usd(
-                    liq.liquidated_collateral_amount,
-                    c_price,
-                    self.tokens.decimals(liq.collateral_asset),
-                )
-                if c_price is not None
-                else None
-            )
-            d_usd = (
-                usd(liq.debt_to_cover, d_price, self.tokens.decimals(liq.debt_asset))
-                if d_price is not None
-                else None
-            )
-            match = matches.get(pos.key)
-            recaptured, aave, chainlink = shares.get(pos.key, (None, None, None))
-            batch.liquidations.append(
-                (
-                    chain_id,
-                    pos.block_number,
-                    pos.block_hash,
-                    times[pos.block_number],
-                    pos.tx_hash,
-                    pos.tx_index,
-                    pos.log_index,
-                    pos.address,
-                    liq.collateral_asset,
-                    liq.debt_asset,
-                    liq.user,
-                    liq.liquidator,
-                    liq.debt_to_cover,
-                    liq.liquidated_collateral_amount,
-                    liq.receive_atoken,
-                    c_price,
-                    d_price,
-                    c_usd,
-                    d_usd,
-                    fees.get(pos.key),
-                    match is not None,
-                    match.aggregator if match else None,
-                    match.round_id if match else None,
-                    match.oracle_tx_hash if match else None,
-                    recaptured,
-                    aave,
-                    chainlink,
-                )
-            )
+        batch.liquidations = await self._liquidation_rows(
+            liqs, times, prices, fees, matches, shares
+        )
 
         for update in updates:
             pos = update.pos
@@ -151,6 +119,75 @@ class Enricher:
                 )
             )
         return batch
+
+    async def _liquidation_rows(
+        self,
+        liqs: Sequence[Liquidation],
+        times: dict[int, datetime],
+        prices: dict[str, dict[tuple[str, int], int | None]],
+        fees: dict[tuple[str, int], int | None],
+        matches: dict[tuple[str, int], SvrMatch],
+        shares: dict[tuple[str, int], tuple[Decimal | None, ...]],
+    ) -> list[Row]:
+        """One row per liquidation, in LIQUIDATION_COLUMNS order. The hot loop of enrich:
+        scale factors are looked up once per asset, and the SVR columns are a shared
+        constant for the (usual) liquidation that is not SVR."""
+        chain_id = self.chain.chain_id
+        scales = {
+            asset: -(self.tokens.decimals(asset) + PRICE_DECIMALS)
+            for liq in liqs
+            for asset in (liq.collateral_asset, liq.debt_asset)
+        }
+        rows: list[Row] = []
+        for start in range(0, len(liqs), ROW_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            for liq in liqs[start : start + ROW_CHUNK]:
+                pos = liq.pos
+                block = pos.block_number
+                key = (pos.tx_hash, pos.log_index)
+                pool_prices = prices[pos.address]
+                collateral, debt = liq.collateral_asset, liq.debt_asset
+                c_price = pool_prices.get((collateral, block))
+                d_price = pool_prices.get((debt, block))
+                match = matches.get(key)
+                rows.append(
+                    (
+                        chain_id,
+                        block,
+                        pos.block_hash,
+                        times[block],
+                        pos.tx_hash,
+                        pos.tx_index,
+                        pos.log_index,
+                        pos.address,
+                        collateral,
+                        debt,
+                        liq.user,
+                        liq.liquidator,
+                        liq.debt_to_cover,
+                        liq.liquidated_collateral_amount,
+                        liq.receive_atoken,
+                        c_price,
+                        d_price,
+                        None
+                        if c_price is None
+                        else usd_scaled(
+                            liq.liquidated_collateral_amount, c_price, scales[collateral]
+                        ),
+                        None
+                        if d_price is None
+                        else usd_scaled(liq.debt_to_cover, d_price, scales[debt]),
+                        fees.get(key),
+                    )
+                    + (
+                        _NOT_SVR
+                        if match is None
+                        else (True, match.aggregator, match.round_id, match.oracle_tx_hash)
+                    )
+                    + (shares.get(key, _NO_SHARES) if shares else _NO_SHARES)
+                )
+        return rows
 
     async def _block_times(
         self, decoded: DecodedLogs, headers: dict[int, Header] | None

@@ -10,10 +10,10 @@ follows the number of liquidations, not the number of aToken transfers.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from indexer.decode.events import Liquidation, Log
+from indexer.decode.events import DecodeError, Liquidation, Log
 from indexer.enrich.prices import check_word
 from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
 from indexer.rpc.client import RpcClient
@@ -79,21 +79,47 @@ class TreasuryFees:
             return {}
         await self._learn({(liq.pos.address, liq.collateral_asset) for liq in liquidations})
         atokens: set[str] = set()
-        for liq in liquidations:
-            atoken = self.atokens.get((liq.pos.address, liq.collateral_asset))
+        for pair in {(liq.pos.address, liq.collateral_asset) for liq in liquidations}:
+            atoken = self.atokens.get(pair)
             if atoken is not None:
                 atokens.add(atoken)
         treasuries = sorted({t for a in atokens if (t := self.treasury.get(a))})
         if not atokens or not treasuries:
             return {liq.pos.key: None for liq in liquidations}
-        first = min(liq.pos.block_number for liq in liquidations)
-        last = max(liq.pos.block_number for liq in liquidations)
+        blocks = [liq.pos.block_number for liq in liquidations]
         log_filter = LogFilter(
             addresses=sorted(atokens),
             topics=[TRANSFER, None, [_pad(t) for t in treasuries]],
         )
-        logs = await fetch_range(self.client, log_filter, first, last, self.sizer)
+        logs = await fetch_range(self.client, log_filter, min(blocks), max(blocks), self.sizer)
+        await asyncio.sleep(0)  # let a write in flight move before the matching
         return match_fees(liquidations, logs, self.atokens, self.treasury)
+
+
+class _Transfer(NamedTuple):
+    log_index: int
+    token: str
+    sender: str  # the 20-byte tail of topics[1], lowercased, without 0x
+    recipient: str  # the same for topics[2]
+    amount: int
+
+
+def _transfer(log: Log) -> _Transfer | None:
+    """The fields match_fees compares, parsed once per log; None for a log that cannot be a
+    fee (not three topics). Malformed numbers from the node are an error, not a zero fee."""
+    topics = log["topics"]
+    if len(topics) != 3:
+        return None
+    try:
+        return _Transfer(
+            int(log["logIndex"], 16),
+            log["address"].lower(),
+            topics[1][-40:].lower(),
+            topics[2][-40:].lower(),
+            int(log["data"], 16),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DecodeError(f"malformed Transfer log from the node: {exc}") from None
 
 
 def match_fees(
@@ -103,35 +129,51 @@ def match_fees(
     treasury: dict[str, str | None],
 ) -> dict[tuple[str, int], int | None]:
     """Each liquidation's fee is the Transfer user -> treasury of its collateral aToken in
-    the same transaction, after the previous LiquidationCall of that transaction."""
-    by_tx: dict[str, list[Log]] = defaultdict(list)
+    the same transaction, after the previous LiquidationCall of that transaction.
+    Transfers are grouped by transaction and parsed once; a transaction usually holds one
+    liquidation, which then needs no sorting."""
+    by_tx: dict[str, list[_Transfer]] = {}
     for log in transfers:
-        by_tx[log["transactionHash"].lower()].append(log)
-    liqs_by_tx: dict[str, list[Liquidation]] = defaultdict(list)
+        parsed = _transfer(log)
+        if parsed is None:
+            continue
+        tx = log["transactionHash"].lower()
+        group = by_tx.get(tx)
+        if group is None:
+            by_tx[tx] = [parsed]
+        else:
+            group.append(parsed)
+    liqs_by_tx: dict[str, list[Liquidation]] = {}
     for liq in liquidations:
-        liqs_by_tx[liq.pos.tx_hash].append(liq)
+        same_tx = liqs_by_tx.get(liq.pos.tx_hash)
+        if same_tx is None:
+            liqs_by_tx[liq.pos.tx_hash] = [liq]
+        else:
+            same_tx.append(liq)
     out: dict[tuple[str, int], int | None] = {}
     for tx, liqs in liqs_by_tx.items():
+        if len(liqs) > 1:
+            liqs.sort(key=lambda item: item.pos.log_index)
+        candidates = by_tx.get(tx, ())
         previous = -1
-        for liq in sorted(liqs, key=lambda item: item.pos.log_index):
+        for liq in liqs:
+            index = liq.pos.log_index
             atoken = atokens.get((liq.pos.address, liq.collateral_asset))
             to = treasury.get(atoken) if atoken else None
             if atoken is None or to is None:
-                out[liq.pos.key] = None
-                previous = liq.pos.log_index
+                out[(liq.pos.tx_hash, index)] = None
+                previous = index
                 continue
+            user, to_tail = liq.user[2:], to[2:]
             fee = 0
-            for log in by_tx.get(tx, ()):
-                index = int(log["logIndex"], 16)
-                topics = log["topics"]
+            for t in candidates:
                 if (
-                    previous < index < liq.pos.log_index
-                    and log["address"].lower() == atoken
-                    and len(topics) == 3
-                    and "0x" + topics[1][-40:].lower() == liq.user
-                    and "0x" + topics[2][-40:].lower() == to
+                    previous < t.log_index < index
+                    and t.token == atoken
+                    and t.sender == user
+                    and t.recipient == to_tail
                 ):
-                    fee += int(log["data"], 16)
-            out[liq.pos.key] = fee
-            previous = liq.pos.log_index
+                    fee += t.amount
+            out[(liq.pos.tx_hash, index)] = fee
+            previous = index
     return out
