@@ -39,6 +39,7 @@ from indexer.store import reorg, writer
 log = logging.getLogger("aave_indexer.pipeline")
 
 SET_LAST_ERROR = "UPDATE chain_status SET last_error = $2, updated_at = now() WHERE chain_id = $1"
+OPEN_ATTEMPTS = 4
 SKIP_TO = "UPDATE checkpoints SET block_number = $2 WHERE chain_id = $1 AND stream = 'main'"
 
 MERGE_EVENTS = 4_000  # write at most about this many events per transaction (memory)
@@ -124,7 +125,9 @@ class ChainIndexer:
 
     async def open(self, *, clear_halt: bool = False) -> None:
         """Check the endpoint's chain id, connect, take the chain's lock, load state."""
-        chain_id = int(await self.client.call("eth_chainId"), 16)
+        # Few attempts: an endpoint that is down or mistyped at start-up is reported in
+        # seconds; once running, the client's full retries ride out outages.
+        chain_id = int(await self.client.call("eth_chainId", attempts=OPEN_ATTEMPTS), 16)
         if chain_id != self.chain.chain_id:
             raise WrongChain(
                 f"{self.chain.name}: the RPC endpoint serves chain {chain_id}, "

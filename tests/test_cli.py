@@ -93,6 +93,24 @@ def cli_db(pg_template: str) -> Any:
     drop_database(dsn)
 
 
+def test_unreachable_rpc_is_exit_3_without_riding_out_the_retries(cli_db: str) -> None:
+    """Nothing listens on port 1: the start-up chain-id probe gives up after a few quick
+    attempts (the full retry schedule, meant for outages of a running indexer, takes
+    about 45 s here)."""
+    result = cli(
+        "--database-url",
+        cli_db,
+        "backfill",
+        "--chain",
+        "ethereum",
+        env={"RPC_URL_ETHEREUM": "http://127.0.0.1:1"},
+        timeout=30,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "eth_chainId failed on every endpoint after 4 attempts" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
 def test_wrong_chain_behind_url_is_exit_3(
     devnet: tuple[Path, dict[str, Any]], cli_db: str, tmp_path: Path
 ) -> None:

@@ -212,9 +212,18 @@ class RpcClient:
     # -- public API -------------------------------------------------------------------
 
     async def call(
-        self, method: str, params: Sequence[Any] = (), *, check: Check | None = None
+        self,
+        method: str,
+        params: Sequence[Any] = (),
+        *,
+        check: Check | None = None,
+        attempts: int | None = None,
     ) -> Any:
-        results = await self._with_retries([(method, params)], single=True, check=check)
+        """One call with retries and failover; `attempts` overrides the client's default
+        (fewer where failing fast is worth more than riding out an outage)."""
+        results = await self._with_retries(
+            [(method, params)], single=True, check=check, attempts=attempts
+        )
         result = results[0]
         if isinstance(result, Exception):
             raise result
