@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import asyncpg
 
@@ -40,6 +41,7 @@ log = logging.getLogger("aave_indexer.pipeline")
 
 SET_LAST_ERROR = "UPDATE chain_status SET last_error = $2, updated_at = now() WHERE chain_id = $1"
 OPEN_ATTEMPTS = 4
+RangeResult = TypeVar("RangeResult")
 SKIP_TO = "UPDATE checkpoints SET block_number = $2 WHERE chain_id = $1 AND stream = 'main'"
 
 MERGE_EVENTS = 4_000  # write at most about this many events per transaction (memory)
@@ -233,29 +235,34 @@ class ChainIndexer:
         """Fetch, decode and enrich one range. The RPC client retries what fails in
         transport; a range whose answers did not fit together (a node that disagreed with
         another, lost a block, ...) is done again from the start, a few times."""
-        delay = 0.5
-        for attempt in range(RANGE_ATTEMPTS):
-            try:
-                logs = await fetch_range(self.client, self.log_filter, start, end, self.sizer)
-                assert self.enricher is not None
-                return await self.enricher.enrich(self.decode(logs), start, end, headers)
-            except TransientError as exc:
-                if attempt == RANGE_ATTEMPTS - 1:
-                    raise
-                log.warning("%s: range %d-%d again: %s", self.chain.name, start, end, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
-        raise AssertionError("unreachable")
+
+        async def step() -> Batch:
+            logs = await fetch_range(self.client, self.log_filter, start, end, self.sizer)
+            assert self.enricher is not None
+            return await self.enricher.enrich(self.decode(logs), start, end, headers)
+
+        return await self._range_again(start, end, step)
 
     async def fetch_logs(self, start: int, end: int) -> tuple[list[Log], int]:
         """The logs of [start, last] and `last` (<= end; earlier when the range reached
         the sizer's log target), retried like a range."""
+        return await self._range_again(
+            start,
+            end,
+            lambda: fetch_some(
+                self.client, self.log_filter, start, end, self.sizer, self.sizer.target_logs
+            ),
+        )
+
+    async def _range_again(
+        self, start: int, end: int, step: Callable[[], Awaitable[RangeResult]]
+    ) -> RangeResult:
+        """Run `step` for [start, end], again from the start (with backoff) when it fails
+        with a TransientError, up to RANGE_ATTEMPTS times."""
         delay = 0.5
         for attempt in range(RANGE_ATTEMPTS):
             try:
-                return await fetch_some(
-                    self.client, self.log_filter, start, end, self.sizer, self.sizer.target_logs
-                )
+                return await step()
             except TransientError as exc:
                 if attempt == RANGE_ATTEMPTS - 1:
                     raise
