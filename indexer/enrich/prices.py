@@ -137,7 +137,7 @@ class PriceOracle:
     def _values(answer: Any, count: int) -> list[int | None] | None:
         """Prices from one block's answer; None: price these assets one by one."""
         if count == 1:
-            return [None if isinstance(answer, RpcError) else int(answer[:66], 16)]
+            return [PriceOracle._single(answer)]
         if isinstance(answer, RpcError):
             return None
         values = decode_prices(answer, count)
@@ -147,7 +147,9 @@ class PriceOracle:
         answers = await self.client.batch(
             [self._call([asset], block) for asset, block in pairs], check=check_word
         )
-        return {
-            pair: None if isinstance(answer, RpcError) else int(answer[:66], 16)
-            for pair, answer in zip(pairs, answers, strict=True)
-        }
+        return {pair: self._single(answer) for pair, answer in zip(pairs, answers, strict=True)}
+
+    @staticmethod
+    def _single(answer: Any) -> int | None:
+        """A getAssetPrice answer: its first word; None when the oracle reverted."""
+        return None if isinstance(answer, RpcError) else int(answer[:66], 16)

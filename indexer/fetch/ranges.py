@@ -20,7 +20,7 @@ silently drops logs is not detected (docs/RELIABILITY.md).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,31 +266,3 @@ def _check_logs(logs: Any, start: int, end: int, chain: str) -> None:
             log.get("transactionHash"), str
         ):
             raise EndpointFault(f"{chain}: eth_getLogs returned a log without hashes")
-
-
-async def fetch_ordered(
-    client: RpcClient,
-    log_filter: LogFilter,
-    start: int,
-    end: int,
-    sizer: RangeSizer,
-    max_in_flight: int,
-) -> AsyncIterator[tuple[int, int, list[Log]]]:
-    """Yield (from, to, logs) for consecutive ranges covering [start, end], in order, with
-    up to max_in_flight ranges fetched concurrently."""
-    pending: list[tuple[int, int, asyncio.Task[list[Log]]]] = []
-    cursor = start
-    try:
-        while cursor <= end or pending:
-            while cursor <= end and len(pending) < max_in_flight:
-                upper = min(end, cursor + sizer.size - 1)
-                task = asyncio.create_task(fetch_range(client, log_filter, cursor, upper, sizer))
-                pending.append((cursor, upper, task))
-                cursor = upper + 1
-            first, last, task = pending.pop(0)
-            yield first, last, await task
-    finally:
-        for _, _, task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*(t for _, _, t in pending), return_exceptions=True)

@@ -117,10 +117,14 @@ class Endpoint:
     def healthy(self, now: float) -> bool:
         return now >= self.cooldown_until
 
+    def backoff(self, cap: float = 30.0) -> float:
+        """The pause after one more failure: growing with the consecutive failures."""
+        return min(cap, 0.25 * 2 ** min(self.failures + 1, 7))
+
     def record_failure(self, error: Exception, pause: float | None = None) -> None:
+        backoff = pause if pause is not None else self.backoff()
         self.failures += 1
         self.last_error = str(error)[:300]
-        backoff = pause if pause is not None else min(30.0, 0.25 * 2 ** min(self.failures, 7))
         self.cooldown_until = time.monotonic() + backoff
 
     def record_success(self) -> None:
@@ -221,13 +225,7 @@ class RpcClient:
     ) -> Any:
         """One call with retries and failover; `attempts` overrides the client's default
         (fewer where failing fast is worth more than riding out an outage)."""
-        results = await self._with_retries(
-            [(method, params)], single=True, check=check, attempts=attempts
-        )
-        result = results[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return await self._single(method, params, check=check, attempts=attempts)
 
     async def batch(self, calls: Sequence[Call], *, check: Check | None = None) -> list[Any]:
         """Results in order; a call the node refused for good comes back as its RpcError
@@ -249,12 +247,8 @@ class RpcClient:
         """Like call, but also says which endpoint answered (for head sanity checks and
         log cross-checks). max_bytes: a longer answer raises ResponseTooLarge, unread."""
         holder: dict[str, str] = {}
-        results = await self._with_retries(
-            [(method, params)], single=True, holder=holder, check=check, max_bytes=max_bytes
-        )
-        if isinstance(results[0], Exception):
-            raise results[0]
-        return results[0], holder.get("url", "")
+        result = await self._single(method, params, holder=holder, check=check, max_bytes=max_bytes)
+        return result, holder.get("url", "")
 
     def second_opinions(self, url: str) -> list[Endpoint]:
         """The healthy endpoints other than `url`, in configured order: whom to ask when an
@@ -272,14 +266,16 @@ class RpcClient:
         check: Check | None = None,
     ) -> Any:
         """One call to this endpoint only (no failover), with a few retries."""
-        results = await self._with_retries(
-            [(method, params)], single=True, check=check, only=endpoint, attempts=attempts
-        )
+        return await self._single(method, params, check=check, only=endpoint, attempts=attempts)
+
+    # -- internals --------------------------------------------------------------------
+
+    async def _single(self, method: str, params: Sequence[Any], **options: Any) -> Any:
+        """One call through _with_retries; a refusal for good (RpcError) is raised."""
+        results = await self._with_retries([(method, params)], single=True, **options)
         if isinstance(results[0], Exception):
             raise results[0]
         return results[0]
-
-    # -- internals --------------------------------------------------------------------
 
     def _wait(self, state: RetryCallState, budget: RetryBudget, only: Endpoint | None) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -401,8 +397,9 @@ class RpcClient:
             if isinstance(exc, RateLimited):
                 # Retry-After when the provider says it; else a short backoff that grows
                 # with the endpoint's consecutive failures, at most max_wait.
-                backoff = min(self.max_wait, 0.25 * 2 ** min(endpoint.failures + 1, 7))
-                pause = exc.retry_after if exc.retry_after is not None else backoff
+                pause = exc.retry_after
+                if pause is None:
+                    pause = endpoint.backoff(self.max_wait)
             endpoint.record_failure(exc, pause)
             metrics.RPC_ERRORS.labels(self.chain, endpoint.label, type(exc).__name__).inc()
             raise
