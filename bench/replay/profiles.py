@@ -45,6 +45,21 @@ class Profile:
         return dataclasses.replace(self, **changes)
 
 
+# a typical paid plan: Alchemy's range rule, a rate limit and a little unreliability
+DEFAULT = Profile(
+    name="default",
+    latency_s=0.030,
+    logs_style=LOGS_ALCHEMY,
+    logs_free_span=2000,
+    logs_max_results=10_000,
+    logs_hard_max_results=100_000,
+    requests_per_second=300,
+    rate_limit_style="alchemy",
+    error_5xx_rate=0.005,
+    timeout_rate=0.001,
+    hang_s=60.0,
+)
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -54,35 +69,9 @@ PROFILES: dict[str, Profile] = {
             config_max_block_range=10_000,
             config_requests_per_second=10_000,
         ),
-        # a typical paid plan: Alchemy's range rule, a rate limit and a little unreliability
-        Profile(
-            name="default",
-            latency_s=0.030,
-            logs_style=LOGS_ALCHEMY,
-            logs_free_span=2000,
-            logs_max_results=10_000,
-            logs_hard_max_results=100_000,
-            requests_per_second=300,
-            rate_limit_style="alchemy",
-            error_5xx_rate=0.005,
-            timeout_rate=0.001,
-            hang_s=60.0,
-        ),
+        DEFAULT,
         # the same plan behind a node whose logs carry blockTimestamp (no header calls)
-        Profile(
-            name="default-ts",
-            latency_s=0.030,
-            logs_style=LOGS_ALCHEMY,
-            logs_free_span=2000,
-            logs_max_results=10_000,
-            logs_hard_max_results=100_000,
-            requests_per_second=300,
-            rate_limit_style="alchemy",
-            error_5xx_rate=0.005,
-            timeout_rate=0.001,
-            hang_s=60.0,
-            logs_block_timestamp=True,
-        ),
+        DEFAULT.with_overrides(name="default-ts", logs_block_timestamp=True),
         Profile(
             name="alchemy",
             latency_s=0.040,
