@@ -22,10 +22,10 @@ import pytest
 
 from indexer.config import ChainConfig, Config
 from indexer.decode.topics import LIQUIDATION_CALL, SECONDARY_ROUND_ID_UPDATED
-from indexer.pipeline import ChainIndexer
 from tests.conftest import drop_database, make_database
 from tests.reliability_support import (
     CliProcess,
+    Follower,
     MutableDevnet,
     clean_backfill,
     describe_difference,
@@ -78,76 +78,6 @@ def svr_blocks(url: str, chain: ChainConfig, since: int) -> list[int]:
     scope = "transactionHash" if chain.svr.model == "atlas" else "blockNumber"
     marked = {u[scope] for u in updates}
     return sorted({int(liq["blockNumber"], 16) for liq in liquidations if liq[scope] in marked})
-
-
-class Follower:
-    """One chain tailed in-process, checked against the node."""
-
-    def __init__(self, chain: ChainConfig, dsn: str) -> None:
-        self.chain = chain
-        self.url = chain.endpoints()[0]
-        self.dsn = dsn
-        self.indexer = ChainIndexer(chain, dsn, poll_interval=0.02)
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.indexer.open()
-        await self.indexer.backfill()
-        self.task = asyncio.create_task(self.indexer.tail(self.stop))
-
-    async def caught_up(self, timeout: float = 60) -> int:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.task is not None
-            if self.task.done():
-                self.task.result()
-            top = await asyncio.to_thread(head, self.url)
-            block = await asyncio.to_thread(rpc, self.url, "eth_getBlockByNumber", hex(top), False)
-            conn = await asyncpg.connect(self.dsn)
-            try:
-                row = await conn.fetchrow(
-                    "SELECT block_number, block_hash FROM checkpoints WHERE chain_id = $1",
-                    self.chain.chain_id,
-                )
-            finally:
-                await conn.close()
-            if row and row["block_number"] == top and row["block_hash"] == block["hash"]:
-                return top
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.chain.name} did not catch up: {top} vs {row}")
-            await asyncio.sleep(0.03)
-
-    async def matches_chain(self) -> None:
-        """Stored liquidations = the node's LiquidationCall logs (position and block hash)."""
-        logs = await asyncio.to_thread(
-            rpc,
-            self.url,
-            "eth_getLogs",
-            {
-                "fromBlock": hex(self.chain.first_block),
-                "toBlock": "latest",
-                "address": self.chain.pools[0].address,
-                "topics": [LIQUIDATION_CALL],
-            },
-        )
-        chain = {(lg["transactionHash"], int(lg["logIndex"], 16), lg["blockHash"]) for lg in logs}
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            rows = await conn.fetch(
-                "SELECT tx_hash, log_index, block_hash FROM liquidations WHERE chain_id = $1",
-                self.chain.chain_id,
-            )
-        finally:
-            await conn.close()
-        stored = {(r["tx_hash"], r["log_index"], r["block_hash"]) for r in rows}
-        assert stored == chain, (self.chain.name, len(stored - chain), len(chain - stored))
-
-    async def close(self) -> None:
-        self.stop.set()
-        if self.task is not None:
-            await asyncio.gather(self.task, return_exceptions=True)
-        await self.indexer.close()
 
 
 async def svr_count(dsn: str, chain_id: int) -> int:

@@ -19,6 +19,7 @@ from indexer.pipeline import ChainHalted, ChainIndexer
 from indexer.rpc.client import RpcClient
 from indexer.store.rollups import rollup_drift
 from tests.conftest import drop_database, free_port, make_database
+from tests.reliability_support import Follower
 
 CHAIN = "ethereum"
 
@@ -41,49 +42,16 @@ def last_svr_block(manifest: dict[str, Any]) -> int:
     return max(liq["block_number"] for liq in svr)
 
 
-class Harness:
-    """An indexer tailing one devnet chain in the background."""
+class Harness(Follower):
+    """An indexer tailing one devnet chain in the background, with a client of its own
+    for reading the node."""
 
     def __init__(self, chain: ChainConfig, dsn: str) -> None:
-        self.chain = chain
-        self.dsn = dsn
+        super().__init__(chain, dsn, poll_interval=0.05, catch_up_timeout=30)
         self.rpc = RpcClient(chain.endpoints(), chain="test", requests_per_second=1000)
-        self.indexer = ChainIndexer(chain, dsn, poll_interval=0.05)
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.indexer.open()
-        await self.indexer.backfill()
-        self.task = asyncio.create_task(self.indexer.tail(self.stop))
 
     async def head(self) -> int:
         return int(await self.rpc.call("eth_blockNumber"), 16)
-
-    async def caught_up(self, timeout: float = 30) -> None:
-        """Wait until the stored checkpoint and its hash equal the node's head."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            assert self.task is not None
-            if self.task.done():
-                self.task.result()  # re-raise what stopped the tail
-            head = await self.head()
-            block = await self.rpc.call("eth_getBlockByNumber", [hex(head), False])
-            conn = await asyncpg.connect(self.dsn)
-            try:
-                row = await conn.fetchrow(
-                    "SELECT block_number, block_hash FROM checkpoints WHERE chain_id = $1",
-                    self.chain.chain_id,
-                )
-            finally:
-                await conn.close()
-            if row and row["block_number"] == head and row["block_hash"] == block["hash"]:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"tail did not catch up: node {head}, stored {dict(row or {})}"
-                )
-            await asyncio.sleep(0.05)
 
     async def canonical_liquidations(self) -> set[tuple[str, int, str]]:
         head = await self.head()
@@ -101,10 +69,7 @@ class Harness:
         return {(lg["transactionHash"], int(lg["logIndex"], 16), lg["blockHash"]) for lg in logs}
 
     async def close(self) -> None:
-        self.stop.set()
-        if self.task is not None:
-            await asyncio.gather(self.task, return_exceptions=True)
-        await self.indexer.close()
+        await super().close()
         await self.rpc.close()
 
 
