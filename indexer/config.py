@@ -24,17 +24,12 @@ from pydantic import (
     model_validator,
 )
 
+from indexer.networks import CHAIN_IDS
+
 DEFAULT_CONFIG = Path(__file__).with_name("chains.toml")
 CONFIG_ENV = "AAVE_INDEXER_CONFIG"
 MAX_BLOCK = 2**63 - 1  # block numbers are bigint in the database
 
-KNOWN_CHAIN_IDS = {
-    "ethereum": 1,
-    "polygon": 137,
-    "avalanche": 43114,
-    "arbitrum": 42161,
-    "base": 8453,
-}
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -130,7 +125,7 @@ class SvrConfig(_Strict):
 
 class ChainConfig(_Strict):
     name: str
-    chain_id: int = Field(gt=0)
+    chain_id: int = Field(gt=0, le=2**31 - 1)  # half of a two-part advisory lock key
     rpc_env: str | None = None
     rpc_urls: list[str] = Field(default_factory=list)
     start_block: int | None = Field(default=None, ge=0, le=MAX_BLOCK)
@@ -223,7 +218,7 @@ def parse_config(data: dict[str, object], source: str = "<memory>") -> Config:
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         raise ConfigError(f"{source}: {key}: {message}") from None
     for chain in config.chains.values():
-        expected = KNOWN_CHAIN_IDS.get(chain.name)
+        expected = CHAIN_IDS.get(chain.name)
         if expected is not None and expected != chain.chain_id:
             raise ConfigError(
                 f"{source}: chains.{chain.name}.chain_id: {chain.name} is chain {expected}, "

@@ -31,11 +31,11 @@ from indexer.enrich.enricher import Enricher
 from indexer.enrich.tokens import Token, TokenRegistry
 from indexer.fetch.heads import Heads, HeadTracker
 from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range, fetch_some
-from indexer.locks import own
 from indexer.records import Batch
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import TransientError
 from indexer.store import reorg, writer
+from indexer.store.locks import own
 
 log = logging.getLogger("aave_indexer.pipeline")
 

@@ -162,3 +162,51 @@ def tomllib_loads(text: str) -> dict[str, Any]:
     import tomllib
 
     return tomllib.loads(text)
+
+
+def test_migrate_and_other_chains_run_while_ethereum_is_owned(
+    devnet: tuple[Path, dict[str, Any]], cli_db: str
+) -> None:
+    """Ethereum's owner holds its chain lock; `migrate`, and a backfill of another chain
+    (which migrates first), finish as if it were not there, and Ethereum stays owned."""
+    import asyncio
+
+    import asyncpg
+
+    from indexer.config import load_config
+    from indexer.pipeline import ChainIndexer
+    from indexer.store.locks import try_own
+
+    workdir, _ = devnet
+    config = str(workdir / ".devnet" / "devnet.toml")
+
+    async def scenario() -> None:
+        owner = ChainIndexer(load_config(config).chains["ethereum"], cli_db)
+        await owner.open()
+        try:
+            migrate = await asyncio.to_thread(cli, "--database-url", cli_db, "migrate", timeout=30)
+            assert migrate.returncode == 0, migrate.stderr
+            other = await asyncio.to_thread(
+                cli,
+                "--config",
+                config,
+                "--database-url",
+                cli_db,
+                "backfill",
+                "--chain",
+                "polygon",
+                timeout=120,
+            )
+            assert other.returncode == 0, other.stderr
+            probe = await asyncpg.connect(cli_db)
+            try:
+                assert not await try_own(probe, 1), "Ethereum's lock was lost"
+                assert await probe.fetchval(
+                    "SELECT indexed_block > 0 FROM chain_status WHERE name = 'polygon'"
+                )
+            finally:
+                await probe.close()
+        finally:
+            await owner.close()
+
+    asyncio.run(scenario())

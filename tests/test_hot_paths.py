@@ -7,13 +7,13 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
 
 from indexer.decode.events import DecodeError, Liquidation, decode_liquidation, position
 from indexer.decode.topics import LIQUIDATION_CALL
-from indexer.enrich.enricher import usd_scaled
 from indexer.enrich.fees import TRANSFER, match_fees
 from indexer.enrich.prices import usd
 from indexer.store.writer import _literal, encode_copy_text
@@ -99,7 +99,8 @@ def test_malformed_liquidations_are_refused(log: dict[str, Any]) -> None:
         decode_liquidation(log)
 
 
-def test_usd_scaled_is_usd() -> None:
+def test_usd_is_exact() -> None:
+    """usd() against the plain fraction amount x price / 10^(decimals + 8)."""
     rng = random.Random(7)
     cases = [(0, 1, 18), (2**256 - 1, 2**256 - 1, 0), (1, 1, 36), (10**6, 10**8, 6)]
     cases += [
@@ -108,9 +109,8 @@ def test_usd_scaled_is_usd() -> None:
         for _ in range(20)
     ]
     for amount, price, decimals in cases:
-        exact = usd(amount, price, decimals)
-        fast = usd_scaled(amount, price, -(decimals + 8))
-        assert fast == exact and str(fast) == str(exact), (amount, price, decimals)
+        value = usd(amount, price, decimals)
+        assert Fraction(value) == Fraction(amount * price, 10 ** (decimals + 8)), (amount, price)
 
 
 def _reference_fees(

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: name -> chain id, in the order of the default ports 8545..8549.
-CHAINS: dict[str, int] = {
-    "ethereum": 1,
-    "polygon": 137,
-    "avalanche": 43114,
-    "arbitrum": 42161,
-    "base": 8453,
-}
+from indexer.networks import CHAIN_IDS as CHAINS
 
 DEFAULT_BASE_PORT = 8545
 

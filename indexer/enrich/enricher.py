@@ -4,7 +4,6 @@ block, SVR attribution and recaptures, all with batched RPC."""
 from __future__ import annotations
 
 import asyncio
-import decimal
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,7 +12,7 @@ from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Liquidation
 from indexer.enrich.blocks import Header, check_block, fetch_headers
 from indexer.enrich.fees import TreasuryFees
-from indexer.enrich.prices import PRICE_DECIMALS, PriceOracle, usd
+from indexer.enrich.prices import PriceOracle, usd
 from indexer.enrich.svr import Payment, SvrMatch, SvrRules, share
 from indexer.enrich.tokens import TokenRegistry
 from indexer.records import Batch, Row
@@ -23,15 +22,8 @@ from indexer.rpc.errors import EndpointFault, RpcError
 # Rows are built this many liquidations at a time, with a turn of the event loop between
 # chunks, so that a write in flight gets its answers while a large range is enriched.
 ROW_CHUNK = 1000
-_EXACT = decimal.Context(prec=160)  # 78 + 78 digits: every uint256 x uint256 product is exact
 _NOT_SVR = (False, None, None, None)
 _NO_SHARES: tuple[Decimal | None, ...] = (None, None, None)
-
-
-def usd_scaled(amount: int, price: int, exponent: int) -> Decimal:
-    """prices.usd with the scale precomputed per asset (exponent = -(decimals + 8)): the
-    product is exact in int, the shift exact in Decimal, the value identical."""
-    return _EXACT.scaleb(Decimal(amount * price), exponent)
 
 
 class Enricher:
@@ -133,8 +125,8 @@ class Enricher:
         scale factors are looked up once per asset, and the SVR columns are a shared
         constant for the (usual) liquidation that is not SVR."""
         chain_id = self.chain.chain_id
-        scales = {
-            asset: -(self.tokens.decimals(asset) + PRICE_DECIMALS)
+        decimals = {
+            asset: self.tokens.decimals(asset)
             for liq in liqs
             for asset in (liq.collateral_asset, liq.debt_asset)
         }
@@ -172,12 +164,10 @@ class Enricher:
                         d_price,
                         None
                         if c_price is None
-                        else usd_scaled(
-                            liq.liquidated_collateral_amount, c_price, scales[collateral]
-                        ),
+                        else usd(liq.liquidated_collateral_amount, c_price, decimals[collateral]),
                         None
                         if d_price is None
-                        else usd_scaled(liq.debt_to_cover, d_price, scales[debt]),
+                        else usd(liq.debt_to_cover, d_price, decimals[debt]),
                         fees.get(key),
                     )
                     + (

@@ -24,14 +24,14 @@ GET_ASSET_PRICE = "0xb3596f07"
 GET_ASSETS_PRICES = "0x9d23d9f2"
 DEFAULT_CACHE_SIZE = 4096
 PRICE_DECIMALS = 8
-_EXACT = decimal.Context(prec=160)
+#: 78 + 78 digits: every uint256 x uint256 product, and every USD value, is exact in it.
+EXACT = decimal.Context(prec=160)
 
 
 def usd(amount: int, price: int, decimals: int) -> Decimal:
-    """Exact USD value of a raw token amount at an 8-decimal price."""
-    return _EXACT.multiply(Decimal(amount), Decimal(price)).scaleb(
-        -(decimals + PRICE_DECIMALS), _EXACT
-    )
+    """Exact USD value of a raw token amount at an 8-decimal price: the product is exact in
+    int, the shift by 10^-(decimals + 8) exact in Decimal."""
+    return EXACT.scaleb(Decimal(amount * price), -(decimals + PRICE_DECIMALS))
 
 
 def check_call_result(call: Any, answer: Any) -> None:

@@ -15,7 +15,6 @@ The project's documented rule (docs/SVR.md):
 
 from __future__ import annotations
 
-import decimal
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from typing import Any
 
 from indexer.config import ChainConfig, SplitRule
 from indexer.decode.events import Liquidation, OracleUpdate, SolverResult
+from indexer.enrich.prices import EXACT
 
-_EXACT = decimal.Context(prec=160)
 SHARE_PLACES = Decimal("1e-18")
 
 
@@ -191,8 +190,8 @@ class SvrRules:
     def split(self, rule: SplitRule, amount_usd: Decimal | None) -> tuple[Decimal | None, ...]:
         if amount_usd is None:
             return (None, None)
-        aave = _EXACT.divide(_EXACT.multiply(amount_usd, Decimal(rule.aave_bps)), Decimal(10000))
-        return (aave, _EXACT.subtract(amount_usd, aave))
+        aave = EXACT.divide(EXACT.multiply(amount_usd, Decimal(rule.aave_bps)), Decimal(10000))
+        return (aave, EXACT.subtract(amount_usd, aave))
 
 
 def share(value: Decimal | None, count: int) -> Decimal | None:
@@ -201,4 +200,4 @@ def share(value: Decimal | None, count: int) -> Decimal | None:
         return None
     if count == 1:
         return value
-    return _EXACT.divide(value, Decimal(count)).quantize(SHARE_PLACES, context=_EXACT)
+    return EXACT.divide(value, Decimal(count)).quantize(SHARE_PLACES, context=EXACT)

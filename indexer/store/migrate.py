@@ -7,6 +7,8 @@ from pathlib import Path
 
 import asyncpg
 
+from indexer.store.locks import hold_migration_lock
+
 SCHEMA_VERSION = 2
 
 
@@ -19,9 +21,10 @@ def schema_sql() -> str:
 
 
 async def migrate(conn: asyncpg.Connection) -> int:
-    """Apply the schema under an advisory lock (two processes may migrate at once)."""
+    """Apply the schema under the migration lock (two processes may migrate at once; a
+    chain's owner never blocks a migration, its lock being of another space)."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(727100001)")
+        await hold_migration_lock(conn)
         await conn.execute(schema_sql())
     version = await conn.fetchval("SELECT max(version) FROM schema_version")
     return int(version)
