@@ -5,8 +5,9 @@ fetches each range's logs (one eth_getLogs filter for every stream) and ends the
 it reached about `RangeSizer.target_logs` logs, so no range holds more than that whatever
 the history's density; each range is then decoded and enriched concurrently, and the
 results are written strictly in order, small ranges merged into one transaction.
-Tail: above the finalized block, headers are fetched and kept so that a parent-hash
-mismatch reveals a reorg, which store/reorg.py rolls back before the new branch is indexed.
+Tail: above the finalized block, headers are fetched and kept; indexer/reorg.py decides
+from them whether to advance, wait, read again, roll back to the common ancestor (through
+store/rollback.py) or halt, and this module carries the decision out.
 """
 
 from __future__ import annotations
@@ -21,31 +22,50 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import asyncpg
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
-from indexer import metrics
+from indexer import metrics, reorg
 from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Log, decode_logs
 from indexer.decode.topics import LIQUIDATION_CALL, ORACLE_TOPICS, SOLVER_TX_RESULT
-from indexer.enrich.blocks import Header, fetch_headers
 from indexer.enrich.enricher import Enricher
 from indexer.enrich.tokens import Token, TokenRegistry
+from indexer.fetch.headers import Header, fetch_headers
 from indexer.fetch.heads import Heads, HeadTracker
 from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range, fetch_some
-from indexer.records import Batch
+from indexer.records import Batch, BlockRow
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import TransientError
-from indexer.store import reorg, writer
+from indexer.store import rollback, status, writer
 from indexer.store.locks import own
 
 log = logging.getLogger("aave_indexer.pipeline")
 
-SET_LAST_ERROR = "UPDATE chain_status SET last_error = $2, updated_at = now() WHERE chain_id = $1"
 OPEN_ATTEMPTS = 4
 RangeResult = TypeVar("RangeResult")
-SKIP_TO = "UPDATE checkpoints SET block_number = $2 WHERE chain_id = $1 AND stream = 'main'"
 
 MERGE_EVENTS = 4_000  # write at most about this many events per transaction (memory)
 RANGE_ATTEMPTS = 5  # a range whose answers a node got wrong is fetched again this often
+DB_ATTEMPTS = 12  # a lost database connection is re-opened this often (about a minute)
+BACKOFF = wait_exponential(multiplier=0.5, min=0.5, max=10)  # 0.5, 1, 2, ... 10 s
+# What a lost or broken database session looks like. A session the server ended
+# (pg_terminate_backend, a failover) may only show it when next used, and then sometimes as
+# asyncpg's InternalClientError (its protocol state out of step).
+DB_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+    OSError,
+)
 
 
 class ChainHalted(Exception):
@@ -137,18 +157,14 @@ class ChainIndexer:
             )
         await self._connect()
         assert self.conn is not None
-        halted = await self.conn.fetchrow(
-            "SELECT halted, last_error FROM chain_status WHERE chain_id = $1", chain_id
-        )
-        if halted and halted["halted"]:
+        halt = await status.read_halt(self.conn, chain_id)
+        if halt is not None:
             if not clear_halt:
                 raise ChainHalted(
-                    f"{self.chain.name} is halted ({halted['last_error']}); fix the cause, "
+                    f"{self.chain.name} is halted ({halt.reason}); fix the cause, "
                     "then run again with --clear-halt"
                 )
-            await self.conn.execute(
-                "UPDATE chain_status SET halted = false WHERE chain_id = $1", chain_id
-            )
+            await status.clear_halt(self.conn, chain_id)
 
     async def _connect(self) -> None:
         """A new session that owns the chain; published in self.conn only when ready, and
@@ -157,10 +173,7 @@ class ChainIndexer:
         try:
             await own(conn, self.chain.chain_id)
             await writer.prepare(conn)
-            rows = await conn.fetch(
-                "SELECT address, symbol, decimals FROM assets WHERE chain_id = $1",
-                self.chain.chain_id,
-            )
+            rows = await writer.known_assets(conn, self.chain.chain_id)
             await writer.start_checkpoint(conn, self.chain.chain_id, self.chain.first_block - 1)
         except BaseException:
             conn.terminate()
@@ -182,43 +195,33 @@ class ChainIndexer:
     async def _db(self, action: Callable[[asyncpg.Connection], Awaitable[object]]) -> object:
         """Run a database step; on a lost connection reconnect (re-taking the lock) and
         retry, since every step is one transaction that either happened or did not.
-        A session the server ended (pg_terminate_backend, a failover) may only show it when
-        next used, and then sometimes as asyncpg's InternalClientError (its protocol state
-        out of step): that connection is dropped the same way.
         Steps are serialised: one session serves one statement at a time, and two steps
         reconnecting at once would open two sessions, one of them holding the chain's lock
         for ever while the other waits for it."""
         async with self._db_lock:
-            return await self._db_unlocked(action)
-
-    async def _db_unlocked(
-        self, action: Callable[[asyncpg.Connection], Awaitable[object]]
-    ) -> object:
-        delay = 0.5
-        for attempt in range(12):
-            try:
-                if self.conn is None or self.conn.is_closed():
-                    await self._connect()
-                assert self.conn is not None
-                return await action(self.conn)
-            except (
-                asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError,
-                asyncpg.AdminShutdownError,
-                asyncpg.CannotConnectNowError,
-                asyncpg.InternalClientError,
-                ConnectionError,
-                OSError,
-            ) as exc:
-                log.warning("%s: database connection lost (%s); reconnecting", self.chain.name, exc)
-                if self.conn is not None:
-                    self.conn.terminate()
-                    self.conn = None
-                if attempt == 11:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(DB_ATTEMPTS),
+                wait=BACKOFF,
+                retry=retry_if_exception_type(DB_LOST),
+                before_sleep=self._reconnecting,
+                reraise=True,
+            ):
+                with attempt:
+                    try:
+                        if self.conn is None or self.conn.is_closed():
+                            await self._connect()
+                        assert self.conn is not None
+                        return await action(self.conn)
+                    except DB_LOST:
+                        if self.conn is not None:  # never reused: it may still hold the lock
+                            self.conn.terminate()
+                            self.conn = None
+                        raise
         raise AssertionError("unreachable")
+
+    def _reconnecting(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("%s: database connection lost (%s); reconnecting", self.chain.name, error)
 
     async def checkpoint(self) -> int:
         value = await self._db(lambda c: writer.read_checkpoint(c, self.chain.chain_id))
@@ -259,16 +262,20 @@ class ChainIndexer:
     ) -> RangeResult:
         """Run `step` for [start, end], again from the start (with backoff) when it fails
         with a TransientError, up to RANGE_ATTEMPTS times."""
-        delay = 0.5
-        for attempt in range(RANGE_ATTEMPTS):
-            try:
+
+        def again(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning("%s: range %d-%d again: %s", self.chain.name, start, end, error)
+
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(RANGE_ATTEMPTS),
+            wait=BACKOFF,
+            retry=retry_if_exception_type(TransientError),
+            before_sleep=again,
+            reraise=True,
+        ):
+            with attempt:
                 return await step()
-            except TransientError as exc:
-                if attempt == RANGE_ATTEMPTS - 1:
-                    raise
-                log.warning("%s: range %d-%d again: %s", self.chain.name, start, end, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
         raise AssertionError("unreachable")
 
     async def enrich_fetched(self, start: int, end: int, logs: list[Log]) -> Batch:
@@ -317,7 +324,7 @@ class ChainIndexer:
         cursor = await self.checkpoint() + 1
         if from_block is not None and from_block > cursor:
             # Jumping ahead: the checkpoint moves to just before from_block.
-            await self._db(lambda c: c.execute(SKIP_TO, self.chain.chain_id, from_block - 1))
+            await self._db(lambda c: writer.skip_to(c, self.chain.chain_id, from_block - 1))
             cursor = from_block
         progress = Progress(self.chain.name, cursor, target, cursor - 1)
         self._report(progress)
@@ -381,7 +388,7 @@ class ChainIndexer:
         heads = await self.heads.read()
         metrics.LAG.labels(self.chain.name).set(max(0, heads.head - await self.checkpoint()))
         await self._db(
-            lambda c: writer.update_status(
+            lambda c: status.update_heads(
                 c, self.chain.chain_id, self.chain.name, heads.head, heads.finalized
             )
         )
@@ -390,75 +397,70 @@ class ChainIndexer:
     async def tail_once(self) -> int:
         """Index what is new above the checkpoint (up to max_block_range blocks), handling
         a reorg first if there is one. Returns the number of blocks advanced."""
+        chain = self.chain
         heads = await self.read_heads()
         cp = await self.checkpoint()
-        stored = await self._db(lambda c: reorg.stored_hashes(c, self.chain.chain_id, cp))
-        known = stored.get(cp) if isinstance(stored, dict) else None
-        if heads.head < cp:
-            if known is not None:  # the chain got shorter: a reorg to a shorter branch
-                await self.handle_reorg(heads)
-            return 0
-        end = min(heads.head, cp + self.chain.max_block_range)
-        numbers = list(range(max(cp, 0), end + 1))
-        headers = await fetch_headers(self.client, numbers)
-        if known is not None and cp in headers and headers[cp].hash != known:
+        known = await self._db(lambda c: rollback.stored_hash(c, chain.chain_id, cp))
+        assert known is None or isinstance(known, str)
+        window = reorg.header_window(cp, heads.head, chain.max_block_range)
+        headers = await fetch_headers(self.client, window)
+        step = reorg.next_step(cp, known, heads.head, headers, chain.max_block_range)
+        if isinstance(step, reorg.Diverged):
             await self.handle_reorg(heads)
             return 0
-        if heads.head == cp:
+        if not isinstance(step, reorg.Advance):
+            if isinstance(step, reorg.Retry):
+                log.info("%s: %s; reading again", chain.name, step.reason)
             return 0
-        for n in range(cp + 1, end + 1):
-            if n - 1 in headers and headers[n].parent_hash != headers[n - 1].hash:
-                return 0  # the node reorganised while we read it: look again
-        batch = await self.process_range(cp + 1, end, headers)
-        blocks_hash = {n: h.hash for n, h in headers.items()}
-        for row in batch.liquidations + batch.oracle_updates + batch.recaptures:
-            if blocks_hash.get(row[1]) != row[2]:
-                return 0  # logs from another branch than the headers: look again
-        keep_from = heads.head - 2 * self.chain.finality_depth
+        batch = await self.process_range(step.first, step.last, headers)
+        off = reorg.off_branch(batch.event_blocks(), headers)
+        if off is not None:
+            log.info("%s: %s; reading again", chain.name, off.reason)
+            return 0
+        keep_from = reorg.keep_headers_from(heads.head, chain.finality_depth)
         batch.blocks = [
-            (self.chain.chain_id, h.number, h.hash, h.parent_hash, _ts(h.timestamp))
+            BlockRow(chain.chain_id, h.number, h.hash, h.parent_hash, _ts(h.timestamp))
             for n, h in sorted(headers.items())
             if n > cp and n >= keep_from
         ]
-        batch.last_block_hash = headers[end].hash
+        batch.last_block_hash = headers[step.last].hash
         await self.write(batch)
-        await self._db(lambda c: reorg.prune_headers(c, self.chain.chain_id, keep_from))
-        return end - cp
+        await self._db(lambda c: rollback.prune_headers(c, chain.chain_id, keep_from))
+        return step.last - cp
 
     async def handle_reorg(self, heads: Heads) -> None:
+        """Roll back to the common ancestor, or halt when there is none within finality."""
+        chain = self.chain
         cp = await self.checkpoint()
-        since = max(0, cp - 2 * self.chain.finality_depth)
-        stored = await self._db(lambda c: reorg.stored_hashes(c, self.chain.chain_id, since))
+        since = reorg.ancestor_search_from(cp, chain.finality_depth)
+        stored = await self._db(lambda c: rollback.stored_hashes(c, chain.chain_id, since))
         assert isinstance(stored, dict)
         canonical = await fetch_headers(self.client, [n for n in stored if n <= heads.head])
-        ancestor = reorg.common_ancestor(stored, {n: h.hash for n, h in canonical.items()})
-        if ancestor is None or cp - ancestor >= self.chain.finality_depth:
-            depth = "unknown" if ancestor is None else str(cp - ancestor)
-            message = (
-                f"reorg deeper than finality ({depth} blocks, finality_depth "
-                f"{self.chain.finality_depth}) below block {cp}"
-            )
+        verdict = reorg.resolve(
+            cp, stored, {n: h.hash for n, h in canonical.items()}, chain.finality_depth
+        )
+        if isinstance(verdict, reorg.Halt):
             await self._db(
-                lambda c: writer.update_status(
+                lambda c: status.update_heads(
                     c,
-                    self.chain.chain_id,
-                    self.chain.name,
+                    chain.chain_id,
+                    chain.name,
                     heads.head,
                     heads.finalized,
-                    message,
+                    verdict.message,
                     halted=True,
                 )
             )
-            raise ChainHalted(f"{self.chain.name}: {message}; chain halted")
+            raise ChainHalted(f"{chain.name}: {verdict.message}; chain halted")
         removed = await self._db(
-            lambda c: reorg.rollback(c, self.chain.chain_id, ancestor, stored[ancestor])
+            lambda c: rollback.rollback(c, chain.chain_id, verdict.ancestor, verdict.ancestor_hash)
         )
-        metrics.REORGS.labels(self.chain.name).inc()
+        metrics.REORGS.labels(chain.name).inc()
         log.warning(
             "%s: reorg of depth %d at block %d; rolled back %s",
-            self.chain.name,
-            cp - ancestor,
-            ancestor,
+            chain.name,
+            verdict.depth,
+            verdict.ancestor,
             removed,
         )
 
@@ -474,7 +476,7 @@ class ChainIndexer:
                 message = f"{type(exc).__name__}: {exc}"[:500]
                 log.error("%s: %s", self.chain.name, message)
                 await self._db(
-                    lambda c, m=message: c.execute(SET_LAST_ERROR, self.chain.chain_id, m)  # type: ignore[misc]
+                    lambda c, m=message: status.set_last_error(c, self.chain.chain_id, m)  # type: ignore[misc]
                 )
                 advanced = 0
                 await _sleep_or_stop(stop, min(10.0, self.poll_interval * 10))

@@ -1,76 +1,99 @@
-"""Rows on their way from enrich/ to store/: tuples in the column order of schema.sql,
-so the writer can COPY them without another pass."""
+"""Rows on their way from enrich/ to store/: named tuples whose fields are the columns of
+schema.sql in order, so the writer can COPY them as they are (a named tuple is a tuple)
+while every reader names the field it reads. The column lists are the fields."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
 
-LIQUIDATION_COLUMNS = (
-    "chain_id",
-    "block_number",
-    "block_hash",
-    "block_time",
-    "tx_hash",
-    "tx_index",
-    "log_index",
-    "pool",
-    "collateral_asset",
-    "debt_asset",
-    "user_address",
-    "liquidator",
-    "debt_to_cover",
-    "liquidated_collateral_amount",
-    "receive_atoken",
-    "collateral_price",
-    "debt_price",
-    "collateral_usd",
-    "debt_usd",
-    "protocol_fee_amount",
-    "is_svr",
-    "svr_aggregator",
-    "svr_round_id",
-    "svr_oracle_tx_hash",
-    "svr_recaptured_usd",
-    "svr_aave_usd",
-    "svr_chainlink_usd",
-)
-ORACLE_UPDATE_COLUMNS = (
-    "chain_id",
-    "block_number",
-    "block_hash",
-    "block_time",
-    "tx_hash",
-    "tx_index",
-    "log_index",
-    "aggregator",
-    "kind",
-    "route",
-    "round_id",
-    "answer",
-)
-RECAPTURE_COLUMNS = (
-    "chain_id",
-    "block_number",
-    "block_hash",
-    "block_time",
-    "tx_hash",
-    "source_index",
-    "recipient",
-    "token",
-    "amount",
-    "amount_usd",
-    "aggregator",
-    "liquidation_ids",
-    "aave_bps",
-    "aave_usd",
-    "chainlink_usd",
-    "split_rule",
-)
-ASSET_COLUMNS = ("chain_id", "address", "symbol", "decimals")
-BLOCK_COLUMNS = ("chain_id", "block_number", "block_hash", "parent_hash", "block_time")
 
-Row = tuple[Any, ...]
+class LiquidationRow(NamedTuple):
+    chain_id: int
+    block_number: int
+    block_hash: str
+    block_time: datetime
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    pool: str
+    collateral_asset: str
+    debt_asset: str
+    user_address: str
+    liquidator: str
+    debt_to_cover: int
+    liquidated_collateral_amount: int
+    receive_atoken: bool
+    collateral_price: int | None
+    debt_price: int | None
+    collateral_usd: Decimal | None
+    debt_usd: Decimal | None
+    protocol_fee_amount: int | None
+    is_svr: bool
+    svr_aggregator: str | None
+    svr_round_id: int | None
+    svr_oracle_tx_hash: str | None
+    svr_recaptured_usd: Decimal | None
+    svr_aave_usd: Decimal | None
+    svr_chainlink_usd: Decimal | None
+
+
+class OracleUpdateRow(NamedTuple):
+    chain_id: int
+    block_number: int
+    block_hash: str
+    block_time: datetime
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    aggregator: str
+    kind: str
+    route: str | None
+    round_id: int | None
+    answer: int | None
+
+
+class RecaptureRow(NamedTuple):
+    chain_id: int
+    block_number: int
+    block_hash: str
+    block_time: datetime
+    tx_hash: str
+    source_index: int
+    recipient: str
+    token: str | None
+    amount: int
+    amount_usd: Decimal | None
+    aggregator: str | None
+    liquidation_ids: list[str]
+    aave_bps: int
+    aave_usd: Decimal | None
+    chainlink_usd: Decimal | None
+    split_rule: str
+
+
+class AssetRow(NamedTuple):
+    chain_id: int
+    address: str
+    symbol: str
+    decimals: int
+
+
+class BlockRow(NamedTuple):
+    chain_id: int
+    block_number: int
+    block_hash: str
+    parent_hash: str
+    block_time: datetime
+
+
+LIQUIDATION_COLUMNS = LiquidationRow._fields
+ORACLE_UPDATE_COLUMNS = OracleUpdateRow._fields
+RECAPTURE_COLUMNS = RecaptureRow._fields
+ASSET_COLUMNS = AssetRow._fields
+BLOCK_COLUMNS = BlockRow._fields
 
 
 @dataclass(slots=True)
@@ -81,15 +104,24 @@ class Batch:
     first_block: int
     last_block: int
     last_block_hash: str | None = None
-    liquidations: list[Row] = field(default_factory=list)
-    oracle_updates: list[Row] = field(default_factory=list)
-    recaptures: list[Row] = field(default_factory=list)
-    assets: list[Row] = field(default_factory=list)
-    blocks: list[Row] = field(default_factory=list)
+    liquidations: list[LiquidationRow] = field(default_factory=list)
+    oracle_updates: list[OracleUpdateRow] = field(default_factory=list)
+    recaptures: list[RecaptureRow] = field(default_factory=list)
+    assets: list[AssetRow] = field(default_factory=list)
+    blocks: list[BlockRow] = field(default_factory=list)
 
     @property
     def events(self) -> int:
         return len(self.liquidations) + len(self.oracle_updates) + len(self.recaptures)
+
+    def event_blocks(self) -> list[tuple[int, str]]:
+        """(block number, block hash) of every event row, to check them against headers."""
+        rows: list[LiquidationRow | OracleUpdateRow | RecaptureRow] = [
+            *self.liquidations,
+            *self.oracle_updates,
+            *self.recaptures,
+        ]
+        return [(row.block_number, row.block_hash) for row in rows]
 
     def extend(self, other: Batch) -> None:
         """Append a following batch (merging small ranges into one transaction)."""

@@ -124,6 +124,23 @@ async def test_every_recapture_matches_the_manifest(indexed: Any) -> None:
             assert row["aave_usd"] == row["amount_usd"] * rule.aave_bps / 10000
         # The schedule changes inside the scenario: both rules are used.
         assert len({r["aave_bps"] for r in rows.values()}) >= 2
+        # Each SVR liquidation carries its equal share of every recapture it belongs to.
+        parts: dict[str, list[Decimal]] = {}
+        for row in rows.values():
+            for liq_id in row["liquidation_ids"]:
+                n = len(row["liquidation_ids"])
+                parts.setdefault(liq_id, []).append(
+                    row["amount_usd"]
+                    if n == 1
+                    else (row["amount_usd"] / n).quantize(Decimal("1e-18"))
+                )
+        liqs = {
+            f"{r['chain_id']}:{r['tx_hash']}:{r['log_index']}": r["svr_recaptured_usd"]
+            for r in await conn.fetch("SELECT * FROM liquidations WHERE is_svr")
+        }
+        assert parts and set(parts) <= set(liqs)
+        for liq_id, shares in parts.items():
+            assert liqs[liq_id] == sum(shares, Decimal(0)), liq_id
     finally:
         await conn.close()
 

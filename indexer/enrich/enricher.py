@@ -6,24 +6,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from indexer.config import ChainConfig
-from indexer.decode.events import DecodedLogs, Liquidation
-from indexer.enrich.blocks import Header, check_block, fetch_headers
+from indexer.decode.events import DecodedLogs, Liquidation, OracleUpdate
 from indexer.enrich.fees import TreasuryFees
 from indexer.enrich.prices import PriceOracle, usd
-from indexer.enrich.svr import Payment, SvrMatch, SvrRules, share
-from indexer.enrich.tokens import TokenRegistry
-from indexer.records import Batch, Row
+from indexer.enrich.svr import NO_SHARE, Payment, SvrMatch, SvrRules, SvrShare, liquidation_shares
+from indexer.enrich.tokens import Token, TokenRegistry
+from indexer.fetch.headers import Header, check_block, fetch_headers
+from indexer.records import AssetRow, Batch, LiquidationRow, OracleUpdateRow, RecaptureRow
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import EndpointFault, RpcError
 
 # Rows are built this many liquidations at a time, with a turn of the event loop between
 # chunks, so that a write in flight gets its answers while a large range is enriched.
 ROW_CHUNK = 1000
-_NOT_SVR = (False, None, None, None)
-_NO_SHARES: tuple[Decimal | None, ...] = (None, None, None)
+
+Prices = dict[tuple[str, int], int | None]
 
 
 class Enricher:
@@ -54,14 +53,13 @@ class Enricher:
         learned = await self.tokens.ensure(
             {a for liq in liqs for a in (liq.collateral_asset, liq.debt_asset)}
         )
-        batch.assets.extend((chain_id, t.address, t.symbol, t.decimals) for t in learned)
+        batch.assets.extend(self._asset_rows(learned))
 
         fees = await self.fees.fees(liqs)
         matches = self.svr.attribute(liqs, updates)
         payments = await self._payments(decoded, matches)
-        payment_tokens = {p.token for p in payments if p.token is not None}
-        learned = await self.tokens.ensure(payment_tokens)
-        batch.assets.extend((chain_id, t.address, t.symbol, t.decimals) for t in learned)
+        learned = await self.tokens.ensure({p.token for p in payments if p.token is not None})
+        batch.assets.extend(self._asset_rows(learned))
 
         # Prices: per pool oracle for liquidations; the first pool's oracle for recaptures.
         wanted: dict[str, set[tuple[str, int]]] = {}
@@ -75,62 +73,61 @@ class Enricher:
             asset = p.token or native
             if asset:
                 recapture_pairs.add((asset, p.block_number))
-        prices: dict[str, dict[tuple[str, int], int | None]] = {}
+        prices: dict[str, Prices] = {}
         for pool, pairs in wanted.items():
             prices[pool] = await self.oracles[pool].prices(pairs)
         recapture_prices = await self.default_oracle.prices(recapture_pairs)
 
-        shares: dict[tuple[str, int], tuple[Decimal | None, ...]] = {}
-        for payment in payments:
-            row = self._recapture_row(payment, times, recapture_prices)
-            batch.recaptures.append(row)
-            count = len(payment.liquidation_keys)
-            for key in payment.liquidation_keys:
-                shares[key] = (share(row[9], count), share(row[13], count), share(row[14], count))
-
+        valued = [(p, self._recapture_row(p, times, recapture_prices)) for p in payments]
+        batch.recaptures = [row for _, row in valued]
+        shares = liquidation_shares(valued)
         batch.liquidations = await self._liquidation_rows(
             liqs, times, prices, fees, matches, shares
         )
-
-        for update in updates:
-            pos = update.pos
-            batch.oracle_updates.append(
-                (
-                    chain_id,
-                    pos.block_number,
-                    pos.block_hash,
-                    times[pos.block_number],
-                    pos.tx_hash,
-                    pos.tx_index,
-                    pos.log_index,
-                    pos.address,
-                    update.kind,
-                    update.route,
-                    update.round_id,
-                    update.answer,
-                )
-            )
+        batch.oracle_updates = [self._oracle_update_row(u, times) for u in updates]
         return batch
+
+    def _asset_rows(self, tokens: Sequence[Token]) -> list[AssetRow]:
+        return [AssetRow(self.chain.chain_id, t.address, t.symbol, t.decimals) for t in tokens]
+
+    def _oracle_update_row(
+        self, update: OracleUpdate, times: dict[int, datetime]
+    ) -> OracleUpdateRow:
+        pos = update.pos
+        return OracleUpdateRow(
+            chain_id=self.chain.chain_id,
+            block_number=pos.block_number,
+            block_hash=pos.block_hash,
+            block_time=times[pos.block_number],
+            tx_hash=pos.tx_hash,
+            tx_index=pos.tx_index,
+            log_index=pos.log_index,
+            aggregator=pos.address,
+            kind=update.kind,
+            route=update.route,
+            round_id=update.round_id,
+            answer=update.answer,
+        )
 
     async def _liquidation_rows(
         self,
         liqs: Sequence[Liquidation],
         times: dict[int, datetime],
-        prices: dict[str, dict[tuple[str, int], int | None]],
+        prices: dict[str, Prices],
         fees: dict[tuple[str, int], int | None],
         matches: dict[tuple[str, int], SvrMatch],
-        shares: dict[tuple[str, int], tuple[Decimal | None, ...]],
-    ) -> list[Row]:
-        """One row per liquidation, in LIQUIDATION_COLUMNS order. The hot loop of enrich:
-        scale factors are looked up once per asset, and the SVR columns are a shared
-        constant for the (usual) liquidation that is not SVR."""
+        shares: dict[tuple[str, int], SvrShare],
+    ) -> list[LiquidationRow]:
+        """One row per liquidation. The hot loop of enrich: decimals are looked up once per
+        asset, and the row is built positionally (a keyword call costs three times as
+        much), in LiquidationRow's field order."""
         chain_id = self.chain.chain_id
         decimals = {
             asset: self.tokens.decimals(asset)
             for liq in liqs
             for asset in (liq.collateral_asset, liq.debt_asset)
         }
-        rows: list[Row] = []
+        rows: list[LiquidationRow] = []
         for start in range(0, len(liqs), ROW_CHUNK):
             if start:
                 await asyncio.sleep(0)
@@ -143,8 +140,9 @@ class Enricher:
                 c_price = pool_prices.get((collateral, block))
                 d_price = pool_prices.get((debt, block))
                 match = matches.get(key)
+                part = shares.get(key, NO_SHARE)
                 rows.append(
-                    (
+                    LiquidationRow(
                         chain_id,
                         block,
                         pos.block_hash,
@@ -169,13 +167,14 @@ class Enricher:
                         if d_price is None
                         else usd(liq.debt_to_cover, d_price, decimals[debt]),
                         fees.get(key),
+                        match is not None,
+                        None if match is None else match.aggregator,
+                        None if match is None else match.round_id,
+                        None if match is None else match.oracle_tx_hash,
+                        part.recaptured_usd,
+                        part.aave_usd,
+                        part.chainlink_usd,
                     )
-                    + (
-                        _NOT_SVR
-                        if match is None
-                        else (True, match.aggregator, match.round_id, match.oracle_tx_hash)
-                    )
-                    + (shares.get(key, _NO_SHARES) if shares else _NO_SHARES)
                 )
         return rows
 
@@ -227,11 +226,8 @@ class Enricher:
         return payments
 
     def _recapture_row(
-        self,
-        p: Payment,
-        times: dict[int, datetime],
-        prices: dict[tuple[str, int], int | None],
-    ) -> Row:
+        self, p: Payment, times: dict[int, datetime], prices: Prices
+    ) -> RecaptureRow:
         when = times.get(p.block_number)
         if when is None:
             raise EndpointFault(f"no timestamp for block {p.block_number}")
@@ -241,22 +237,21 @@ class Enricher:
         amount_usd = usd(p.amount, price, decimals) if price is not None else None
         rule = self.chain.svr.split_at(when)
         aave, chainlink = self.svr.split(rule, amount_usd)
-        ids = [f"{self.chain.chain_id}:{tx}:{idx}" for tx, idx in p.liquidation_keys]
-        return (
-            self.chain.chain_id,
-            p.block_number,
-            p.block_hash,
-            when,
-            p.tx_hash,
-            p.source_index,
-            p.recipient,
-            p.token,
-            p.amount,
-            amount_usd,
-            p.aggregator,
-            ids,
-            rule.aave_bps,
-            aave,
-            chainlink,
-            rule.name,
+        return RecaptureRow(
+            chain_id=self.chain.chain_id,
+            block_number=p.block_number,
+            block_hash=p.block_hash,
+            block_time=when,
+            tx_hash=p.tx_hash,
+            source_index=p.source_index,
+            recipient=p.recipient,
+            token=p.token,
+            amount=p.amount,
+            amount_usd=amount_usd,
+            aggregator=p.aggregator,
+            liquidation_ids=[f"{self.chain.chain_id}:{tx}:{idx}" for tx, idx in p.liquidation_keys],
+            aave_bps=rule.aave_bps,
+            aave_usd=aave,
+            chainlink_usd=chainlink,
+            split_rule=rule.name,
         )

@@ -9,8 +9,9 @@ The project's documented rule (docs/SVR.md):
   sent after the first SVR liquidation (the builder's refund). Atlas: each successful
   SolverTxResult of the configured DAppControl in the transaction (bidAmount in bidToken).
 - A recapture belongs to the SVR liquidations of its block (MEV-Share, those before it) or
-  transaction (Atlas); its USD value is shared equally among them. The split between Aave
-  and Chainlink is the configured rule in force at the block's time.
+  transaction (Atlas); its USD value is shared equally among them, and a liquidation's
+  share is the sum over the recaptures it belongs to. The split between Aave and
+  Chainlink is the configured rule in force at the block's time.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from indexer.config import ChainConfig, SplitRule
 from indexer.decode.events import Liquidation, OracleUpdate, SolverResult
 from indexer.enrich.prices import EXACT
+from indexer.records import RecaptureRow
 
 SHARE_PLACES = Decimal("1e-18")
 
@@ -33,6 +35,17 @@ class SvrMatch:
     aggregator: str
     round_id: int | None
     oracle_tx_hash: str
+
+
+class SvrShare(NamedTuple):
+    """One liquidation's part of the recaptures it belongs to (its SVR columns)."""
+
+    recaptured_usd: Decimal | None
+    aave_usd: Decimal | None
+    chainlink_usd: Decimal | None
+
+
+NO_SHARE = SvrShare(None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +200,37 @@ class SvrRules:
             )
         return payments
 
-    def split(self, rule: SplitRule, amount_usd: Decimal | None) -> tuple[Decimal | None, ...]:
+    @staticmethod
+    def split(rule: SplitRule, amount_usd: Decimal | None) -> tuple[Decimal | None, Decimal | None]:
+        """(Aave's part, Chainlink's part) of a recapture under `rule`; they add up to it."""
         if amount_usd is None:
             return (None, None)
         aave = EXACT.divide(EXACT.multiply(amount_usd, Decimal(rule.aave_bps)), Decimal(10000))
         return (aave, EXACT.subtract(amount_usd, aave))
+
+
+def liquidation_shares(
+    recaptures: Iterable[tuple[Payment, RecaptureRow]],
+) -> dict[tuple[str, int], SvrShare]:
+    """Each SVR liquidation's equal share of every recapture it belongs to, summed over
+    them (a liquidation after two refunds of its block gets a share of both)."""
+    shares: dict[tuple[str, int], SvrShare] = {}
+    for payment, row in recaptures:
+        count = len(payment.liquidation_keys)
+        part = SvrShare(
+            share(row.amount_usd, count),
+            share(row.aave_usd, count),
+            share(row.chainlink_usd, count),
+        )
+        for key in payment.liquidation_keys:
+            before = shares.get(key)
+            shares[key] = part if before is None else SvrShare(*map(_add, before, part))
+    return shares
+
+
+def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    """A sum where an unknown (unpriced) part makes the whole unknown."""
+    return None if a is None or b is None else EXACT.add(a, b)
 
 
 def share(value: Decimal | None, count: int) -> Decimal | None:

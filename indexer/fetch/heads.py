@@ -3,21 +3,27 @@
 With `use_finalized_tag` the node's `finalized` block is trusted; a node without the tag
 (or a devnet) falls back to head - finality_depth.
 
-A head below what is known to exist is an endpoint fault, not a reorg: more than
-finality_depth below the highest head this process has seen, or below the block the pools
-were deployed in (which also catches it on a first read). Such an answer cools the endpoint
-down and the head is read again (elsewhere, when there is another).
+A head below what is known to exist is an endpoint fault, not a reorg (reorg.head_fault
+says which): such an answer cools the endpoint down and the head is read again (elsewhere,
+when there is another).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
 from indexer.config import ChainConfig
+from indexer.reorg import head_fault
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import EndpointFault, RpcError, TransientError
 
 READ_ATTEMPTS = 4
+
+
+class _ImplausibleHead(EndpointFault):
+    """A head the endpoint cannot be right about; read again, then raised as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,24 +41,28 @@ class HeadTracker:
         self.deployed = min(pool.start_block for pool in chain.pools)
 
     async def _head(self) -> int:
-        for attempt in range(READ_ATTEMPTS):
-            head_hex, url = await self.client.call_with_endpoint("eth_blockNumber")
-            try:
-                head = int(head_hex, 16)
-            except (TypeError, ValueError):
-                problem = f"eth_blockNumber answered {head_hex!r:.40}"
-            else:
-                if head < self.highest_seen - self.chain.finality_depth:
-                    # Going back further than finality is a broken node, not a reorg.
-                    problem = f"head went back from {self.highest_seen} to {head}"
-                elif head < self.deployed:
-                    problem = f"head {head} is below the pools' deployment block {self.deployed}"
-                else:
-                    return head
-            self.client.mark_faulty(url, problem)
-            if attempt == READ_ATTEMPTS - 1:
-                raise EndpointFault(f"{self.chain.name}: {problem}")
+        """The head, read again (another endpoint first) while the answer cannot be true."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(READ_ATTEMPTS),
+            retry=retry_if_exception_type(_ImplausibleHead),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._head_once()
         raise AssertionError("unreachable")
+
+    async def _head_once(self) -> int:
+        head_hex, url = await self.client.call_with_endpoint("eth_blockNumber")
+        try:
+            head = int(head_hex, 16)
+        except (TypeError, ValueError):
+            problem: str | None = f"eth_blockNumber answered {head_hex!r:.40}"
+        else:
+            problem = head_fault(head, self.highest_seen, self.chain.finality_depth, self.deployed)
+        if problem is None:
+            return head
+        self.client.mark_faulty(url, problem)
+        raise _ImplausibleHead(f"{self.chain.name}: {problem}")
 
     async def read(self) -> Heads:
         head = await self._head()

@@ -16,7 +16,7 @@ data is encoded in chunks: PostgreSQL parses one while the next is encoded.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -91,6 +91,14 @@ def _literal(value: str | int | None) -> str:
         return str(int(value))
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
+
+SKIP_TO = "UPDATE checkpoints SET block_number = $3 WHERE chain_id = $1 AND stream = $2"
+START_CHECKPOINT = """
+INSERT INTO checkpoints (chain_id, stream, block_number) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+"""
+READ_CHECKPOINT = "SELECT block_number FROM checkpoints WHERE chain_id = $1 AND stream = $2"
+KNOWN_ASSETS = "SELECT address, symbol, decimals FROM assets WHERE chain_id = $1"
 
 COPY_CHUNK_ROWS = 2000  # rows encoded per COPY data message
 _NULL = "\\N"
@@ -170,11 +178,7 @@ class CheckpointConflict(Exception):
 async def read_checkpoint(
     conn: asyncpg.Connection, chain_id: int, stream: str = MAIN_STREAM
 ) -> int | None:
-    value = await conn.fetchval(
-        "SELECT block_number FROM checkpoints WHERE chain_id = $1 AND stream = $2",
-        chain_id,
-        stream,
-    )
+    value = await conn.fetchval(READ_CHECKPOINT, chain_id, stream)
     return None if value is None else int(value)
 
 
@@ -245,43 +249,23 @@ async def _write_rows(conn: asyncpg.Connection, batch: Batch, *, replay: bool) -
     return inserted
 
 
+async def skip_to(
+    conn: asyncpg.Connection, chain_id: int, block: int, stream: str = MAIN_STREAM
+) -> None:
+    """Move the checkpoint ahead to `block` (an operator's --from past it)."""
+    await conn.execute(SKIP_TO, chain_id, stream, block)
+
+
 async def start_checkpoint(
     conn: asyncpg.Connection, chain_id: int, block: int, stream: str = MAIN_STREAM
 ) -> None:
     """Place a chain's first checkpoint just before its start block (if it has none)."""
-    await conn.execute(
-        "INSERT INTO checkpoints (chain_id, stream, block_number) VALUES ($1, $2, $3) "
-        "ON CONFLICT DO NOTHING",
-        chain_id,
-        stream,
-        block,
-    )
+    await conn.execute(START_CHECKPOINT, chain_id, stream, block)
 
 
-UPDATE_STATUS_HEADS = """
-INSERT INTO chain_status (chain_id, name, head_block, finalized_block, last_error, halted,
-    updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, now())
-ON CONFLICT (chain_id) DO UPDATE SET name = EXCLUDED.name, head_block = EXCLUDED.head_block,
-    finalized_block = EXCLUDED.finalized_block, last_error = EXCLUDED.last_error,
-    halted = EXCLUDED.halted, updated_at = now()
-"""
-
-
-async def update_status(
-    conn: asyncpg.Connection,
-    chain_id: int,
-    name: str,
-    head: int | None,
-    finalized: int | None,
-    error: str | None = None,
-    halted: bool = False,
-) -> None:
-    await conn.execute(UPDATE_STATUS_HEADS, chain_id, name, head, finalized, error, halted)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
+async def known_assets(conn: asyncpg.Connection, chain_id: int) -> list[asyncpg.Record]:
+    """The tokens already stored for a chain (address, symbol, decimals)."""
+    return list(await conn.fetch(KNOWN_ASSETS, chain_id))
 
 
 __all__ = [
