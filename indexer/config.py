@@ -136,7 +136,6 @@ class ChainConfig(_Strict):
     max_in_flight: int = Field(default=4, ge=1, le=64)
     block_time_seconds: float = Field(default=12, gt=0)
     poll_interval_seconds: float | None = Field(default=None, gt=0, le=60)
-    native_symbol: str = "ETH"
     native_price_asset: Address | None = None
     pools: list[PoolConfig] = Field(min_length=1)
     svr: SvrConfig = Field(default_factory=SvrConfig)

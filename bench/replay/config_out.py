@@ -38,7 +38,6 @@ def render_config(
             f"requests_per_second = {profile.config_requests_per_second}",
             f"max_in_flight = {max_in_flight}",
             f"block_time_seconds = {spec.block_time_seconds:g}",
-            f'native_symbol = "{spec.native_symbol}"',
             f'native_price_asset = "{native}"',
             "",
             f"[[chains.{ch.name}.pools]]",

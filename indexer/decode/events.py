@@ -105,21 +105,27 @@ _LIQUIDATION = re.compile(
 _ZERO_WORD = "0" * 64
 
 
+def _position(log: Log, joined: str) -> LogPosition:
+    """The position of a log whose block hash, transaction hash and address open `joined`
+    (lowercased, checked by the caller's regex)."""
+    block_time = log.get("blockTimestamp")
+    return LogPosition(
+        int(log["blockNumber"], 16),
+        joined[:66],
+        joined[66:132],
+        int(log["transactionIndex"], 16),
+        int(log["logIndex"], 16),
+        joined[132:174],
+        int(block_time, 16) if block_time else None,
+    )
+
+
 def position(log: Log) -> LogPosition:
     """Where a log sits. Hashes and addresses are checked to be hex: a lying node cannot
     smuggle anything else into the database."""
     try:
         joined = (log["blockHash"] + log["transactionHash"] + log["address"]).lower()
-        block_time = log.get("blockTimestamp")
-        pos = LogPosition(
-            int(log["blockNumber"], 16),
-            joined[:66],
-            joined[66:132],
-            int(log["transactionIndex"], 16),
-            int(log["logIndex"], 16),
-            joined[132:],
-            int(block_time, 16) if block_time else None,
-        )
+        pos = _position(log, joined)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"log without a complete position: {exc}") from None
     if not _POSITION.fullmatch(joined):
@@ -144,16 +150,7 @@ def decode_liquidation(log: Log) -> Liquidation:
             + topics[3]
             + log["data"]
         ).lower()
-        block_time = log.get("blockTimestamp")
-        pos = LogPosition(
-            int(log["blockNumber"], 16),
-            joined[:66],
-            joined[66:132],
-            int(log["transactionIndex"], 16),
-            int(log["logIndex"], 16),
-            joined[132:174],
-            int(block_time, 16) if block_time else None,
-        )
+        pos = _position(log, joined)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"LiquidationCall without a complete position or data: {exc}") from None
     if not _LIQUIDATION.fullmatch(joined):

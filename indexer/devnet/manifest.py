@@ -261,7 +261,6 @@ def devnet_toml(deployments: dict[str, Deployment], urls: dict[str, str]) -> str
             "requests_per_second = 1000",
             "max_in_flight = 4",
             f"block_time_seconds = {p.block_time}",
-            f'native_symbol = "{p.native_symbol}"',
             f'native_price_asset = "{weth}"',
             "",
             f"[[chains.{name}.pools]]",

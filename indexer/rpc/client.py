@@ -175,7 +175,6 @@ class RpcClient:
         self.stats = RpcStats()
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
-        self._rotation = 0
 
     async def __aenter__(self) -> RpcClient:
         return self
