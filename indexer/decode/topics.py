@@ -1,13 +1,9 @@
-"""Event topic0 hashes the indexer subscribes to (keccak of the canonical signatures)."""
+"""Event topic0 hashes the indexer reads, computed from the canonical signatures at import
+(tests/test_abi.py holds them against the published values)."""
 
 from __future__ import annotations
 
-from eth_utils import keccak
-
-
-def topic(signature: str) -> str:
-    return "0x" + keccak(text=signature).hex()
-
+from indexer.abi import topic
 
 LIQUIDATION_CALL = topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
 NEW_TRANSMISSION = topic(
@@ -20,7 +16,8 @@ PRIMARY_FEED_UNLOCKED = topic("PrimaryFeedUnlocked(uint32)")
 SOLVER_TX_RESULT = topic(
     "SolverTxResult(address,address,address,address,uint256,bool,bool,uint256)"
 )
-BALANCE_TRANSFER = topic("BalanceTransfer(address,address,uint256,uint256)")
+#: ERC-20 Transfer; the treasury's fee is an aToken Transfer (enrich/fees.py).
+TRANSFER = topic("Transfer(address,address,uint256)")
 
 ORACLE_TOPICS = {
     NEW_TRANSMISSION: "new_transmission",
