@@ -17,7 +17,7 @@ STRANGER = "0x" + "12" * 20  # no reserve, no price source
 async def per_asset(rpc: RpcClient, oracle: str, pairs: list[tuple[str, int]]) -> list[Any]:
     answers = await rpc.batch(
         [
-            ("eth_call", [{"to": oracle, "data": GET_ASSET_PRICE + a[2:].rjust(64, "0")}, hex(n)])
+            ("eth_call", [{"to": oracle, "data": GET_ASSET_PRICE.encode(a)}, hex(n)])
             for a, n in pairs
         ]
     )

@@ -13,20 +13,48 @@ import asyncio
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from indexer.abi import BadAnswer, Function
 from indexer.decode.events import DecodeError, Liquidation, Log
+from indexer.decode.topics import TRANSFER
 from indexer.enrich.prices import check_word
 from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import RpcError
 
-GET_RESERVE_DATA = "0x35ea6a75"
-RESERVE_TREASURY_ADDRESS = "0xae167335"
-TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
-ATOKEN_WORD = 8  # ReserveData.aTokenAddress in Aave V3's getReserveData answer
+#: Pool.getReserveData, read up to aTokenAddress, the only field used (the fields after it
+#: are not read, and need not be there).
+GET_RESERVE_DATA = Function(
+    "getReserveData(address)",
+    returns=(
+        "uint256",  # configuration
+        "uint128",  # liquidityIndex
+        "uint128",  # currentLiquidityRate
+        "uint128",  # variableBorrowIndex
+        "uint128",  # currentVariableBorrowRate
+        "uint128",  # currentStableBorrowRate
+        "uint40",  # lastUpdateTimestamp
+        "uint16",  # id
+        "address",  # aTokenAddress
+    ),
+)
+ATOKEN_FIELD = 8
+RESERVE_TREASURY_ADDRESS = Function("RESERVE_TREASURY_ADDRESS()", returns=("address",))
 
 
 def _pad(address: str) -> str:
+    """An address as a log topic (a filter on an indexed address)."""
     return "0x" + address[2:].rjust(64, "0")
+
+
+def _address(function: Function, answer: str | RpcError, field: int) -> str | None:
+    """One address field of an answer, lowercased; None (unknown, so no fee is claimed)
+    when the call reverted or the answer is not the declared shape."""
+    if isinstance(answer, RpcError):
+        return None
+    try:
+        return str(function.decode(answer)[field]).lower()
+    except BadAnswer:
+        return None
 
 
 class TreasuryFees:
@@ -49,29 +77,22 @@ class TreasuryFees:
             return
         answers = await self.client.batch(
             [
-                ("eth_call", [{"to": pool, "data": GET_RESERVE_DATA + _pad(asset)[2:]}, "latest"])
+                ("eth_call", [{"to": pool, "data": GET_RESERVE_DATA.encode(asset)}, "latest"])
                 for pool, asset in missing
             ],
             check=check_word,
         )
         for pair, answer in zip(missing, answers, strict=True):
-            if isinstance(answer, RpcError) or not answer or len(answer) < 2 + 64 * 9:
-                self.atokens[pair] = None
-                continue
-            word = answer[2 + 64 * ATOKEN_WORD : 2 + 64 * (ATOKEN_WORD + 1)]
-            self.atokens[pair] = "0x" + word[-40:]
+            self.atokens[pair] = _address(GET_RESERVE_DATA, answer, ATOKEN_FIELD)
         new = sorted({a for a in self.atokens.values() if a and a not in self.treasury})
         if new:
+            data = RESERVE_TREASURY_ADDRESS.encode()
             answers = await self.client.batch(
-                [
-                    ("eth_call", [{"to": atoken, "data": RESERVE_TREASURY_ADDRESS}, "latest"])
-                    for atoken in new
-                ],
+                [("eth_call", [{"to": atoken, "data": data}, "latest"]) for atoken in new],
                 check=check_word,
             )
             for atoken, answer in zip(new, answers, strict=True):
-                ok = not isinstance(answer, RpcError) and answer and len(answer) >= 66
-                self.treasury[atoken] = "0x" + answer[-40:] if ok else None
+                self.treasury[atoken] = _address(RESERVE_TREASURY_ADDRESS, answer, 0)
 
     async def fees(self, liquidations: Sequence[Liquidation]) -> dict[tuple[str, int], int | None]:
         """Fee per liquidation key: the amount, 0 when none was paid, None when unknown."""

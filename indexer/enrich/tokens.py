@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from indexer.abi import BadAnswer, Function
 from indexer.enrich.prices import check_call_result
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import RpcError
 
-DECIMALS = "0x313ce567"
-SYMBOL = "0x95d89b41"
+DECIMALS = Function("decimals()", returns=("uint8",))
+SYMBOL = Function("symbol()", returns=("string",))
+#: symbol() as older tokens (MKR, SAI) answer it: a NUL-padded bytes32.
+SYMBOL_BYTES32 = Function("symbol()", returns=("bytes32",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,17 +24,28 @@ class Token:
 
 
 def decode_symbol(raw: str) -> str:
-    """ABI string, or bytes32 (older tokens such as MKR)."""
-    body = raw[2:] if raw.startswith("0x") else raw
+    """ABI string, or bytes32 (older tokens such as MKR); "" for anything else."""
     try:
-        if len(body) >= 192 and int(body[:64], 16) == 32:
-            length = int(body[64:128], 16)
-            return bytes.fromhex(body[128 : 128 + 2 * length]).decode("utf-8", "replace")
-        if len(body) == 64:
-            return bytes.fromhex(body).rstrip(b"\0").decode("utf-8", "replace")
-    except ValueError:
+        return str(SYMBOL.decode_value(raw))
+    except BadAnswer:
         pass
+    if len(raw) == 66:  # exactly one word: a longer answer is a broken string, not a bytes32
+        try:
+            value: bytes = SYMBOL_BYTES32.decode_value(raw)
+        except BadAnswer:
+            return ""
+        return value.rstrip(b"\0").decode("utf-8", "replace")
     return ""
+
+
+def decode_decimals(raw: str | RpcError) -> int | None:
+    """decimals() as a uint8; None for a revert, no answer ("0x") or a larger number."""
+    if isinstance(raw, RpcError):
+        return None
+    try:
+        return int(DECIMALS.decode_value(raw))
+    except BadAnswer:
+        return None
 
 
 class TokenRegistry:
@@ -46,15 +60,15 @@ class TokenRegistry:
             return []
         calls = []
         for address in missing:
-            calls.append(("eth_call", [{"to": address, "data": DECIMALS}, "latest"]))
-            calls.append(("eth_call", [{"to": address, "data": SYMBOL}, "latest"]))
+            calls.append(("eth_call", [{"to": address, "data": DECIMALS.encode()}, "latest"]))
+            calls.append(("eth_call", [{"to": address, "data": SYMBOL.encode()}, "latest"]))
         answers = await self.client.batch(calls, check=check_call_result)
         learned = []
         for i, address in enumerate(missing):
             decimals_raw, symbol_raw = answers[2 * i], answers[2 * i + 1]
-            if isinstance(decimals_raw, RpcError) or not decimals_raw or decimals_raw == "0x":
+            decimals = decode_decimals(decimals_raw)
+            if decimals is None:
                 raise RpcError(f"{address}: decimals() failed; is it an ERC-20 token?")
-            decimals = int(decimals_raw, 16)
             symbol = "" if isinstance(symbol_raw, RpcError) else decode_symbol(symbol_raw)
             token = Token(address, symbol or address[:10], decimals)
             self.tokens[address] = token
