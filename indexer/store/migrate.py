@@ -1,15 +1,47 @@
-"""Applies schema.sql: idempotent, so `aave-indexer migrate` can run at every start."""
+"""Applies schema.sql and the rollups' tables and triggers: idempotent, so
+`aave-indexer migrate` can run at every start. What they cannot do by themselves (CREATE IF
+NOT EXISTS does not change an existing table) is a version's step, run once on a database
+below that version."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import asyncpg
 
 from indexer.store.locks import hold_migration_lock
+from indexer.store.rollups import ROLLUP_SQL, drop_sql, rebuild_sql
 
 SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Step:
+    """What brings a database from the version below to this one: `before` runs ahead of
+    schema.sql (drop what a new layout replaces), `after` once schema.sql and the rollup
+    tables and triggers are in place (rebuild what changed from the base rows)."""
+
+    before: str = ""
+    after: str = ""
+
+
+def relayout(*tables: str) -> Step:
+    """The step for rollups whose layout changed: dropped (ROLLUP_SQL makes them anew), then
+    computed from the base rows."""
+    return Step(before=drop_sql(*tables), after=rebuild_sql(*tables))
+
+
+STEPS = {
+    # Version 1 kept an hour grain per asset pair in liquidation_rollup and assets in
+    # liquidator_rollup_daily, and had no chain rollups.
+    2: relayout(
+        "chain_rollup_hourly", "chain_rollup_daily", "liquidation_rollup", "liquidator_rollup_daily"
+    ),
+}
+if max(STEPS) != SCHEMA_VERSION:
+    raise RuntimeError("SCHEMA_VERSION and the last migration step disagree")
 
 
 def schema_sql() -> str:
@@ -20,11 +52,31 @@ def schema_sql() -> str:
     return resources.files("indexer").joinpath("schema.sql").read_text()
 
 
+async def database_version(conn: asyncpg.Connection) -> int:
+    """The schema version the database is at; 0 for an empty database."""
+    if await conn.fetchval("SELECT to_regclass('schema_version')") is None:
+        return 0
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+
+
 async def migrate(conn: asyncpg.Connection) -> int:
-    """Apply the schema under the migration lock (two processes may migrate at once; a
-    chain's owner never blocks a migration, its lock being of another space)."""
+    """Bring the database to SCHEMA_VERSION in one transaction under the migration lock (two
+    processes may migrate at once; a chain's owner never blocks a migration, its lock being
+    of another space). A new database gets the current layout directly, with no steps."""
     async with conn.transaction():
         await hold_migration_lock(conn)
+        current = await database_version(conn)
+        steps = [STEPS[v] for v in sorted(STEPS) if 0 < current < v]
+        for step in steps:
+            if step.before:
+                await conn.execute(step.before)
         await conn.execute(schema_sql())
-    version = await conn.fetchval("SELECT max(version) FROM schema_version")
-    return int(version)
+        await conn.execute(ROLLUP_SQL)
+        for step in steps:
+            if step.after:
+                await conn.execute(step.after)
+        await conn.execute(
+            "INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING",
+            SCHEMA_VERSION,
+        )
+    return SCHEMA_VERSION
