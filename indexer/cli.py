@@ -31,7 +31,7 @@ from indexer.config import (
 )
 from indexer.pipeline import ChainHalted, ChainIndexer, Progress, WrongChain
 from indexer.rpc.errors import AllEndpointsFailed, RpcError
-from indexer.store.migrate import migrate
+from indexer.store.migrate import SchemaTooNew, migrate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_HALTED = 0, 1, 2, 3, 4
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -503,6 +503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except SchemaTooNew as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

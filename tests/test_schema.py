@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from indexer.records import LIQUIDATION_COLUMNS
-from indexer.store.migrate import SCHEMA_VERSION, migrate
+from indexer.store.migrate import SCHEMA_VERSION, SchemaTooNew, migrate
 from indexer.store.rollups import DRIFT_CHECKS, LIQUIDATION_ROLLUP_DRIFT, rollup_drift
 from indexer.store.rollups import ROLLUPS as SPEC
 
@@ -281,3 +281,14 @@ async def test_random_inserts_replays_and_deletes_keep_rollups_equal(
             assert await db.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     finally:
         await db.execute("DROP TABLE stage_l, stage_r")
+
+
+async def test_a_newer_database_is_refused(db: asyncpg.Connection) -> None:
+    await db.execute("INSERT INTO schema_version (version) VALUES ($1)", SCHEMA_VERSION + 1)
+    try:
+        with pytest.raises(SchemaTooNew, match=f"at version {SCHEMA_VERSION + 1}, newer"):
+            await migrate(db)
+        assert not db.is_in_transaction()
+    finally:
+        await db.execute("DELETE FROM schema_version WHERE version > $1", SCHEMA_VERSION)
+    assert await migrate(db) == SCHEMA_VERSION

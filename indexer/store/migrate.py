@@ -17,6 +17,10 @@ from indexer.store.rollups import ROLLUP_SQL, drop_sql, rebuild_sql
 SCHEMA_VERSION = 2
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer release: this one would undo its changes."""
+
+
 @dataclass(frozen=True)
 class Step:
     """What brings a database from the version below to this one: `before` runs ahead of
@@ -66,6 +70,11 @@ async def migrate(conn: asyncpg.Connection) -> int:
     async with conn.transaction():
         await hold_migration_lock(conn)
         current = await database_version(conn)
+        if current > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"the database schema is at version {current}, newer than this release's"
+                f" ({SCHEMA_VERSION}); run a release that knows version {current}"
+            )
         steps = [STEPS[v] for v in sorted(STEPS) if 0 < current < v]
         for step in steps:
             if step.before:
