@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from indexer.records import Batch
-from indexer.store import reorg, writer
+from indexer.store import rollback, writer
 from indexer.store.rollups import rollup_drift
 
 CHAIN = 42161
@@ -136,26 +136,19 @@ async def test_rollback_removes_exactly_the_rows_above(db: asyncpg.Connection) -
     await writer.write_batch(db, make_batch(100, 104), "arbitrum")
     expected = await snapshot(db)
     await writer.write_batch(db, make_batch(105, 112), "arbitrum")
-    assert await reorg.stored_hashes(db, CHAIN, 110) == {
+    assert await rollback.stored_hashes(db, CHAIN, 110) == {
         110: "0xh110",
         111: "0xh111",
         112: "0xh112",
     }
-    removed = await reorg.rollback(db, CHAIN, 104, "0xh104")
+    removed = await rollback.rollback(db, CHAIN, 104, "0xh104")
     assert removed["liquidations"] == 16
     assert await snapshot(db) == expected
     assert set((await rollup_drift(db)).values()) == {0}
     # Rebuilding the same blocks gives the same totals as never having rolled back.
     await writer.write_batch(db, make_batch(105, 112), "arbitrum")
-    await reorg.rollback(db, CHAIN, 104, "0xh104")
+    await rollback.rollback(db, CHAIN, 104, "0xh104")
     assert await snapshot(db) == expected
-
-
-def test_common_ancestor() -> None:
-    stored = {10: "a", 11: "b", 12: "c"}
-    assert reorg.common_ancestor(stored, {10: "a", 11: "b", 12: "x"}) == 11
-    assert reorg.common_ancestor(stored, {10: "a", 11: "y", 12: "x"}) == 10
-    assert reorg.common_ancestor(stored, {10: "z", 11: "y", 12: "x"}) is None
 
 
 async def test_replay_overlapping_new_rows_inserts_only_the_new(db: asyncpg.Connection) -> None:
