@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench bench-smoke clean
+.PHONY: install demo test lint typecheck bench bench-smoke address-book clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -43,6 +43,9 @@ bench: install
 bench-smoke: install
 	scripts/ensure-postgres.sh
 	$(BIN)/python -m bench.run --smoke
+
+address-book: install
+	$(BIN)/python -m indexer.addressbook --write
 
 clean:
 	rm -rf $(VENV) node_modules .devnet .pgdata

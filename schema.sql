@@ -51,6 +51,15 @@ CREATE TABLE IF NOT EXISTS assets (
     PRIMARY KEY (chain_id, address)
 );
 
+-- The deployment block of a pool whose first block the configuration does not give, found
+-- on-chain once (a binary search over eth_getCode) and kept here.
+CREATE TABLE IF NOT EXISTS pool_deployments (
+    chain_id     integer NOT NULL,
+    pool         text    NOT NULL,
+    block_number bigint  NOT NULL,
+    PRIMARY KEY (chain_id, pool)
+);
+
 CREATE TABLE IF NOT EXISTS liquidations (
     chain_id                     integer       NOT NULL,
     block_number                 bigint        NOT NULL,

@@ -29,8 +29,9 @@ from indexer.config import (
     load_config,
     mask_url,
 )
-from indexer.pipeline import ChainHalted, ChainIndexer, Progress, WrongChain
+from indexer.pipeline import ChainHalted, ChainIndexer, PoolUnusable, Progress, WrongChain
 from indexer.rpc.errors import AllEndpointsFailed, RpcError
+from indexer.store import status
 from indexer.store.migrate import SchemaTooNew, migrate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_HALTED = 0, 1, 2, 3, 4
@@ -276,6 +277,8 @@ async def _run_chains(args: argparse.Namespace, chains: list[ChainConfig], tail:
                 failures[chain.name] = (EXIT_HALTED, str(exc))
             except WrongChain as exc:
                 failures[chain.name] = (EXIT_UNREACHABLE, str(exc))
+            except PoolUnusable as exc:
+                failures[chain.name] = (EXIT_USAGE, str(exc))
             except AllEndpointsFailed as exc:
                 failures[chain.name] = (EXIT_UNREACHABLE, str(exc))
             except (RpcError, asyncpg.PostgresError, OSError) as exc:
@@ -327,19 +330,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-STATUS_QUERY = """
-SELECT s.chain_id, s.name, s.head_block, s.finalized_block, c.block_number AS indexed,
-       s.last_error, s.halted, s.updated_at
-FROM chain_status s LEFT JOIN checkpoints c ON c.chain_id = s.chain_id AND c.stream = 'main'
-ORDER BY s.chain_id
-"""
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     async def go() -> list[asyncpg.Record]:
         conn = await connect_db(database_url(args))
         try:
-            return list(await conn.fetch(STATUS_QUERY))
+            return await status.all_chains(conn)
         except asyncpg.UndefinedTableError:
             raise UserError("the database has no schema yet; run `aave-indexer migrate`") from None
         finally:

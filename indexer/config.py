@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -52,11 +53,17 @@ class _Strict(BaseModel):
 
 
 class PoolConfig(_Strict):
-    name: str = "v3"
+    """One Aave market: its Pool and AaveOracle. `market` names it (core, prime, ...); the
+    older key `name` is read the same. Without start_block the Pool's deployment block is
+    found on-chain at first start (fetch/deployment.py) and kept."""
+
+    market: str = Field(
+        default="core", min_length=1, validation_alias=AliasChoices("market", "name")
+    )
     address: Address
     oracle: Address
     version: Literal[3] = 3
-    start_block: int = Field(ge=0, le=MAX_BLOCK)
+    start_block: int | None = Field(default=None, ge=0, le=MAX_BLOCK)
 
 
 class SplitRule(_Strict):
@@ -93,6 +100,14 @@ class AggregatorConfig(_Strict):
     start_block: int = Field(default=0, ge=0, le=MAX_BLOCK)
 
 
+class FeedConfig(_Strict):
+    """An Aave SVR feed as the Aave address book names it (for listing and labels; which
+    feeds an asset uses, and when, is read from the chain)."""
+
+    name: str
+    address: Address
+
+
 class SvrConfig(_Strict):
     model: Literal["mev-share", "atlas", "none"] = "none"
     recipients: list[Address] = Field(default_factory=list)
@@ -102,6 +117,7 @@ class SvrConfig(_Strict):
         default_factory=lambda: [SplitRule.model_validate({"from": "2025-03-29", "aave_bps": 6500})]
     )
     aggregators: list[AggregatorConfig] = Field(default_factory=list)
+    feeds: list[FeedConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> SvrConfig:
@@ -149,10 +165,20 @@ class ChainConfig(_Strict):
         return urls
 
     @property
-    def first_block(self) -> int:
+    def first_block(self) -> int | None:
+        """The block indexing starts at: start_block, else the lowest of the pools' start
+        blocks; None while a pool's start is unknown (it is then found on-chain)."""
         if self.start_block is not None:
             return self.start_block
-        return min(pool.start_block for pool in self.pools)
+        starts = [pool.start_block for pool in self.pools]
+        return None if None in starts else min(s for s in starts if s is not None)
+
+    @model_validator(mode="after")
+    def _markets(self) -> ChainConfig:
+        names = [pool.market for pool in self.pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pools: two pools share the market name {names!r}")
+        return self
 
     def endpoints(self) -> list[str]:
         """RPC URLs: the file's own, else the environment variable's (comma-separated)."""

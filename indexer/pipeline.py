@@ -36,6 +36,7 @@ from indexer.decode.events import DecodedLogs, Log, decode_logs
 from indexer.decode.topics import LIQUIDATION_CALL, ORACLE_TOPICS, SOLVER_TX_RESULT
 from indexer.enrich.enricher import Enricher
 from indexer.enrich.tokens import Token, TokenRegistry
+from indexer.fetch.deployment import NoCode, NoHistory, deployment_block
 from indexer.fetch.headers import Header, fetch_headers
 from indexer.fetch.heads import Heads, HeadTracker
 from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range, fetch_some
@@ -74,6 +75,10 @@ class ChainHalted(Exception):
 
 class WrongChain(Exception):
     """The RPC endpoint serves another chain than the config says."""
+
+
+class PoolUnusable(Exception):
+    """A configured pool cannot be dated on this chain (no code there, or no history)."""
 
 
 @dataclass
@@ -135,7 +140,8 @@ class ChainIndexer:
         self.pools = frozenset(p.address for p in chain.pools)
         self.aggregators = frozenset(a.address for a in chain.svr.aggregators)
         self.atlas = chain.svr.atlas if chain.svr.model == "atlas" else None
-        self.heads = HeadTracker(self.client, chain)
+        self.first_block = chain.first_block  # None until the pools' deployments are known
+        self.heads = HeadTracker(self.client, chain, deployed=self.first_block or 0)
         self.sizer = RangeSizer(chain.max_block_range)
         self.conn: asyncpg.Connection | None = None
         self._db_lock = asyncio.Lock()
@@ -165,6 +171,33 @@ class ChainIndexer:
                     "then run again with --clear-halt"
                 )
             await status.clear_halt(self.conn, chain_id)
+        if self.first_block is None:
+            self.first_block = await self._find_first_block()
+            self.heads.deployed = self.first_block
+        await writer.start_checkpoint(self.conn, chain_id, self.first_block - 1)
+
+    async def _find_first_block(self) -> int:
+        """The lowest deployment block of the pools without a configured start: found
+        on-chain once (fetch/deployment.py) and kept in the database."""
+        assert self.conn is not None
+        kept = await writer.pool_deployments(self.conn, self.chain.chain_id)
+        starts = []
+        head: int | None = None
+        for pool in self.chain.pools:
+            block = pool.start_block if pool.start_block is not None else kept.get(pool.address)
+            if block is None:
+                if head is None:
+                    head = int(await self.client.call("eth_blockNumber"), 16)
+                try:
+                    block = await deployment_block(self.client, pool.address, head)
+                except (NoCode, NoHistory) as exc:
+                    raise PoolUnusable(f"{self.chain.name} {pool.market}: {exc}") from None
+                log.info("%s: %s pool deployed in block %d", self.chain.name, pool.market, block)
+                await writer.keep_pool_deployment(
+                    self.conn, self.chain.chain_id, pool.address, block
+                )
+            starts.append(block)
+        return min(starts)
 
     async def _connect(self) -> None:
         """A new session that owns the chain; published in self.conn only when ready, and
@@ -174,7 +207,6 @@ class ChainIndexer:
             await own(conn, self.chain.chain_id)
             await writer.prepare(conn)
             rows = await writer.known_assets(conn, self.chain.chain_id)
-            await writer.start_checkpoint(conn, self.chain.chain_id, self.chain.first_block - 1)
         except BaseException:
             conn.terminate()
             raise
@@ -225,7 +257,10 @@ class ChainIndexer:
 
     async def checkpoint(self) -> int:
         value = await self._db(lambda c: writer.read_checkpoint(c, self.chain.chain_id))
-        return self.chain.first_block - 1 if value is None else int(value)  # type: ignore[call-overload]
+        if value is None:
+            assert self.first_block is not None, "checkpoint() before open()"
+            return self.first_block - 1
+        return int(value)  # type: ignore[call-overload]
 
     # -- one range --------------------------------------------------------------------
 

@@ -33,12 +33,12 @@ class Heads:
 
 
 class HeadTracker:
-    def __init__(self, client: RpcClient, chain: ChainConfig) -> None:
+    def __init__(self, client: RpcClient, chain: ChainConfig, deployed: int = 0) -> None:
         self.client = client
         self.chain = chain
         self.tag_supported = chain.use_finalized_tag
         self.highest_seen = -1
-        self.deployed = min(pool.start_block for pool in chain.pools)
+        self.deployed = deployed  # no head can be below the pools' first block
 
     async def _head(self) -> int:
         """The head, read again (another endpoint first) while the answer cannot be true."""

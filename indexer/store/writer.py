@@ -22,8 +22,6 @@ from typing import Any
 import asyncpg
 
 from indexer.records import (
-    ASSET_COLUMNS,
-    BLOCK_COLUMNS,
     LIQUIDATION_COLUMNS,
     ORACLE_UPDATE_COLUMNS,
     RECAPTURE_COLUMNS,
@@ -99,6 +97,11 @@ ON CONFLICT DO NOTHING
 """
 READ_CHECKPOINT = "SELECT block_number FROM checkpoints WHERE chain_id = $1 AND stream = $2"
 KNOWN_ASSETS = "SELECT address, symbol, decimals FROM assets WHERE chain_id = $1"
+POOL_DEPLOYMENTS = "SELECT pool, block_number FROM pool_deployments WHERE chain_id = $1"
+KEEP_POOL_DEPLOYMENT = """
+INSERT INTO pool_deployments (chain_id, pool, block_number) VALUES ($1, $2, $3)
+ON CONFLICT (chain_id, pool) DO UPDATE SET block_number = EXCLUDED.block_number
+"""
 
 COPY_CHUNK_ROWS = 2000  # rows encoded per COPY data message
 _NULL = "\\N"
@@ -268,11 +271,13 @@ async def known_assets(conn: asyncpg.Connection, chain_id: int) -> list[asyncpg.
     return list(await conn.fetch(KNOWN_ASSETS, chain_id))
 
 
-__all__ = [
-    "ASSET_COLUMNS",
-    "BLOCK_COLUMNS",
-    "CheckpointConflict",
-    "prepare",
-    "read_checkpoint",
-    "write_batch",
-]
+async def pool_deployments(conn: asyncpg.Connection, chain_id: int) -> dict[str, int]:
+    """Deployment blocks found on-chain earlier, by pool address."""
+    rows = await conn.fetch(POOL_DEPLOYMENTS, chain_id)
+    return {r["pool"]: int(r["block_number"]) for r in rows}
+
+
+async def keep_pool_deployment(
+    conn: asyncpg.Connection, chain_id: int, pool: str, block: int
+) -> None:
+    await conn.execute(KEEP_POOL_DEPLOYMENT, chain_id, pool, block)
