@@ -23,9 +23,9 @@ from tests.conftest import drop_database, make_database
 
 def test_shipped_config_is_the_address_books() -> None:
     book = addressbook.read_address_book()
-    assert book["version"] == json.loads(
-        (addressbook.PACKAGE / "package.json").read_text()
-    )["version"]
+    assert (
+        book["version"] == json.loads((addressbook.PACKAGE / "package.json").read_text())["version"]
+    )
     assert DEFAULT_CONFIG.read_text() == addressbook.render(book), (
         "run `python -m indexer.addressbook --write`"
     )
