@@ -23,12 +23,13 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from api import queries
+from api.context import ApiContext
 from api.db import Database
 from api.errors import ApiError
 from api.limits import MAX_BODY_BYTES, MAX_QUERY_STRING_BYTES
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.pagination import cursor_key
-from api.schema import ApiContext, build_schema
+from api.schema import build_schema
 
 log = logging.getLogger("api")
 

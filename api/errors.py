@@ -27,3 +27,10 @@ class DatabaseUnavailable(ApiError):
 
     def __init__(self, message: str = "database unavailable; try again shortly") -> None:
         super().__init__(message, UNAVAILABLE)
+
+
+def excerpt(value: object) -> str:
+    """A caller's value as quoted back in a message: cut short, so a huge input cannot
+    make a huge error."""
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -27,8 +27,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
+from api.enums import LiquidationOrder
 from api.errors import ApiError
-from api.queries import KeysetPosition, Order
+from api.queries import KeysetPosition
 
 CURSOR_VERSION = 1
 MAX_CURSOR_CHARS = 512
@@ -44,7 +45,7 @@ _INT32_MAX = 2**31 - 1
 _MIN_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 _MAX_MICROS = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
-TIME_ORDERS = frozenset({Order.BLOCK_TIME_DESC, Order.BLOCK_TIME_ASC})
+TIME_ORDERS = frozenset({LiquidationOrder.BLOCK_TIME_DESC, LiquidationOrder.BLOCK_TIME_ASC})
 
 
 class CursorError(ApiError):
@@ -65,7 +66,7 @@ def cursor_key(secret: str | None = None) -> bytes:
 
 @dataclass(frozen=True)
 class Cursor:
-    order: Order
+    order: LiquidationOrder
     position: KeysetPosition
     scope: str  # LiquidationWhere.fingerprint() of the listing that issued it
 
@@ -111,7 +112,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def decode_cursor(text: str, key: bytes, *, order: Order, scope: str) -> KeysetPosition:
+def decode_cursor(text: str, key: bytes, *, order: LiquidationOrder, scope: str) -> KeysetPosition:
     """Verify and unpack a cursor issued for this `order` and filter `scope`."""
     if not isinstance(text, str) or not text or len(text) > MAX_CURSOR_CHARS:
         raise CursorError(_INVALID)

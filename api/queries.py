@@ -25,8 +25,8 @@ import json
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from enum import Enum
 
+from api.enums import LiquidationOrder, StatsDimension, StatsSource, SvrRevenueDimension
 from api.errors import LIMIT_EXCEEDED, ApiError
 
 # A grouped query may return at most this many rows (time buckets x other dimensions).
@@ -56,11 +56,19 @@ def _where(conditions: list[str]) -> str:
     return " AND ".join(conditions) if conditions else "TRUE"
 
 
+def _bound(p: _Params, pairs: list[tuple[str, object]]) -> list[str]:
+    """The (fragment, value) pairs whose value is given, as conditions with the value bound."""
+    return [fragment.format(p=p(value)) for fragment, value in pairs if value is not None]
+
+
+def _array(chain_ids: tuple[int, ...] | None) -> list[int] | None:
+    """Chain ids as asyncpg binds an integer[]."""
+    return list(chain_ids) if chain_ids is not None else None
+
+
 # --------------------------------------------------------------------------------------
 # Status and reference data
 # --------------------------------------------------------------------------------------
-
-SELECT_ONE = "SELECT 1"
 
 CHAIN_STATUS = """
 SELECT chain_id, name, head_block, finalized_block, indexed_block, last_error, halted,
@@ -157,50 +165,47 @@ L_MIN_COLLATERAL_USD = "l.collateral_usd >= {p}::numeric"
 
 
 def _liquidation_conditions(w: LiquidationWhere, p: _Params) -> list[str]:
-    pairs: list[tuple[str, object]] = [
-        (L_CHAINS, list(w.chain_ids) if w.chain_ids is not None else None),
-        (L_USER, w.user),
-        (L_LIQUIDATOR, w.liquidator),
-        (L_COLLATERAL, w.collateral_asset),
-        (L_DEBT, w.debt_asset),
-        (L_TX_HASH, w.tx_hash),
-        (L_SVR, w.svr),
-        (L_FINALIZED, w.finalized),
-        (L_TIME_FROM, w.time_from),
-        (L_TIME_TO, w.time_to),
-        (L_BLOCK_FROM, w.block_from),
-        (L_BLOCK_TO, w.block_to),
-        (L_MIN_DEBT_USD, w.min_debt_usd),
-        (L_MIN_COLLATERAL_USD, w.min_collateral_usd),
-    ]
-    return [fragment.format(p=p(value)) for fragment, value in pairs if value is not None]
-
-
-class Order(Enum):
-    """Orders of Query.liquidations. Each ends with the (chain_id, tx_hash, log_index)
-    tiebreak, so the order is total and a keyset cursor never skips or repeats a row."""
-
-    BLOCK_TIME_DESC = "BLOCK_TIME_DESC"
-    BLOCK_TIME_ASC = "BLOCK_TIME_ASC"
-    DEBT_USD_DESC = "DEBT_USD_DESC"
-    DEBT_USD_ASC = "DEBT_USD_ASC"
+    return _bound(
+        p,
+        [
+            (L_CHAINS, _array(w.chain_ids)),
+            (L_USER, w.user),
+            (L_LIQUIDATOR, w.liquidator),
+            (L_COLLATERAL, w.collateral_asset),
+            (L_DEBT, w.debt_asset),
+            (L_TX_HASH, w.tx_hash),
+            (L_SVR, w.svr),
+            (L_FINALIZED, w.finalized),
+            (L_TIME_FROM, w.time_from),
+            (L_TIME_TO, w.time_to),
+            (L_BLOCK_FROM, w.block_from),
+            (L_BLOCK_TO, w.block_to),
+            (L_MIN_DEBT_USD, w.min_debt_usd),
+            (L_MIN_COLLATERAL_USD, w.min_collateral_usd),
+        ],
+    )
 
 
 # Sort key expression per order. A liquidation without a USD value sorts as -1 (below 0).
 SORT_KEY = {
-    Order.BLOCK_TIME_DESC: "l.block_time",
-    Order.BLOCK_TIME_ASC: "l.block_time",
-    Order.DEBT_USD_DESC: "coalesce(l.debt_usd, -1)",
-    Order.DEBT_USD_ASC: "coalesce(l.debt_usd, -1)",
+    LiquidationOrder.BLOCK_TIME_DESC: "l.block_time",
+    LiquidationOrder.BLOCK_TIME_ASC: "l.block_time",
+    LiquidationOrder.DEBT_USD_DESC: "coalesce(l.debt_usd, -1)",
+    LiquidationOrder.DEBT_USD_ASC: "coalesce(l.debt_usd, -1)",
 }
 
-# Directions chosen so that the time orders walk liquidations_time (block_time DESC,
-# chain_id, tx_hash, log_index) forwards or backwards.
+# Each order ends with the (chain_id, tx_hash, log_index) tiebreak, so it is total and a
+# keyset cursor never skips or repeats a row. Directions chosen so that the time orders walk
+# liquidations_time (block_time DESC, chain_id, tx_hash, log_index) forwards or backwards.
 ORDER_BY = {
-    Order.BLOCK_TIME_DESC: "l.block_time DESC, l.chain_id, l.tx_hash, l.log_index",
-    Order.BLOCK_TIME_ASC: "l.block_time, l.chain_id DESC, l.tx_hash DESC, l.log_index DESC",
-    Order.DEBT_USD_DESC: "coalesce(l.debt_usd, -1) DESC, l.chain_id, l.tx_hash, l.log_index",
-    Order.DEBT_USD_ASC: (
+    LiquidationOrder.BLOCK_TIME_DESC: "l.block_time DESC, l.chain_id, l.tx_hash, l.log_index",
+    LiquidationOrder.BLOCK_TIME_ASC: (
+        "l.block_time, l.chain_id DESC, l.tx_hash DESC, l.log_index DESC"
+    ),
+    LiquidationOrder.DEBT_USD_DESC: (
+        "coalesce(l.debt_usd, -1) DESC, l.chain_id, l.tx_hash, l.log_index"
+    ),
+    LiquidationOrder.DEBT_USD_ASC: (
         "coalesce(l.debt_usd, -1), l.chain_id DESC, l.tx_hash DESC, l.log_index DESC"
     ),
 }
@@ -208,19 +213,19 @@ ORDER_BY = {
 # "Strictly after the cursor row" for each order. {k} sort key, {c} {h} {i} tiebreak.
 # The leading non-strict bound lets the planner use it as an index condition.
 KEYSET_AFTER = {
-    Order.BLOCK_TIME_DESC: (
+    LiquidationOrder.BLOCK_TIME_DESC: (
         "l.block_time <= {k}::timestamptz AND (l.block_time < {k}::timestamptz"
         " OR (l.chain_id, l.tx_hash, l.log_index) > ({c}::integer, {h}::text, {i}::integer))"
     ),
-    Order.BLOCK_TIME_ASC: (
+    LiquidationOrder.BLOCK_TIME_ASC: (
         "l.block_time >= {k}::timestamptz AND (l.block_time > {k}::timestamptz"
         " OR (l.chain_id, l.tx_hash, l.log_index) < ({c}::integer, {h}::text, {i}::integer))"
     ),
-    Order.DEBT_USD_DESC: (
+    LiquidationOrder.DEBT_USD_DESC: (
         "coalesce(l.debt_usd, -1) <= {k}::numeric AND (coalesce(l.debt_usd, -1) < {k}::numeric"
         " OR (l.chain_id, l.tx_hash, l.log_index) > ({c}::integer, {h}::text, {i}::integer))"
     ),
-    Order.DEBT_USD_ASC: (
+    LiquidationOrder.DEBT_USD_ASC: (
         "coalesce(l.debt_usd, -1) >= {k}::numeric AND (coalesce(l.debt_usd, -1) > {k}::numeric"
         " OR (l.chain_id, l.tx_hash, l.log_index) < ({c}::integer, {h}::text, {i}::integer))"
     ),
@@ -276,7 +281,7 @@ class KeysetPosition:
 
 
 def liquidations_page(
-    where: LiquidationWhere, order: Order, limit: int, after: KeysetPosition | None
+    where: LiquidationWhere, order: LiquidationOrder, limit: int, after: KeysetPosition | None
 ) -> Sql:
     """One page (fetch `limit` rows; ask for first + 1 to learn hasNextPage)."""
     p = _Params()
@@ -313,28 +318,12 @@ def liquidation_by_id(chain_id: int, tx_hash: str, log_index: int) -> Sql:
 # --------------------------------------------------------------------------------------
 
 
-class Dim(Enum):
-    CHAIN = "CHAIN"
-    HOUR = "HOUR"
-    DAY = "DAY"
-    WEEK = "WEEK"
-    MONTH = "MONTH"
-    COLLATERAL_ASSET = "COLLATERAL_ASSET"
-    DEBT_ASSET = "DEBT_ASSET"
-    LIQUIDATOR = "LIQUIDATOR"
-    AGGREGATOR = "AGGREGATOR"
+# A period grouping (both grouping enums spell theirs alike) and the date_trunc unit of its
+# buckets, in the order an error names them.
+TIME_UNITS = {"HOUR": "hour", "DAY": "day", "WEEK": "week", "MONTH": "month"}
 
 
-TIME_DIMS = (Dim.HOUR, Dim.DAY, Dim.WEEK, Dim.MONTH)
-TIME_UNIT = {Dim.HOUR: "hour", Dim.DAY: "day", Dim.WEEK: "week", Dim.MONTH: "month"}
-
-
-class StatsSource(Enum):
-    CHAIN_ROLLUP_HOURLY = "CHAIN_ROLLUP_HOURLY"
-    CHAIN_ROLLUP_DAILY = "CHAIN_ROLLUP_DAILY"
-    LIQUIDATION_ROLLUP_DAY = "LIQUIDATION_ROLLUP_DAY"
-    LIQUIDATOR_ROLLUP_DAILY = "LIQUIDATOR_ROLLUP_DAILY"
-    LIQUIDATIONS = "LIQUIDATIONS"
+_ASSET_DIMS = frozenset({StatsDimension.COLLATERAL_ASSET, StatsDimension.DEBT_ASSET})
 
 
 def _aligned(t: datetime | None, unit: str) -> bool:
@@ -346,15 +335,17 @@ def _aligned(t: datetime | None, unit: str) -> bool:
     return unit == "hour" or t.hour == 0
 
 
-def time_dimension(dims: frozenset[Dim]) -> Dim | None:
-    found = [d for d in TIME_DIMS if d in dims]
+def time_unit(dims: frozenset[StatsDimension] | frozenset[SvrRevenueDimension]) -> str | None:
+    """The date_trunc unit of the one period grouped by, if any."""
+    grouped = {d.value for d in dims}
+    found = [name for name in TIME_UNITS if name in grouped]
     if len(found) > 1:
-        names = ", ".join(d.value for d in found)
+        names = ", ".join(found)
         raise ApiError(f"groupBy may hold at most one of HOUR, DAY, WEEK, MONTH (got {names})")
-    return found[0] if found else None
+    return TIME_UNITS[found[0]] if found else None
 
 
-def stats_source(where: LiquidationWhere, dims: frozenset[Dim]) -> StatsSource:
+def stats_source(where: LiquidationWhere, dims: frozenset[StatsDimension]) -> StatsSource:
     """The smallest table that answers the query exactly.
 
     - filters on user, txHash, finalized, blockFrom/blockTo, minDebtUsd or
@@ -367,13 +358,13 @@ def stats_source(where: LiquidationWhere, dims: frozenset[Dim]) -> StatsSource:
     """
     if where.needs_base_table():
         return StatsSource.LIQUIDATIONS
-    by_asset = bool(dims & {Dim.COLLATERAL_ASSET, Dim.DEBT_ASSET}) or (
+    by_asset = bool(dims & _ASSET_DIMS) or (
         where.collateral_asset is not None or where.debt_asset is not None
     )
-    by_liquidator = Dim.LIQUIDATOR in dims or where.liquidator is not None
+    by_liquidator = StatsDimension.LIQUIDATOR in dims or where.liquidator is not None
     hours = _aligned(where.time_from, "hour") and _aligned(where.time_to, "hour")
     days = _aligned(where.time_from, "day") and _aligned(where.time_to, "day")
-    daily = days and Dim.HOUR not in dims
+    daily = days and StatsDimension.HOUR not in dims
     if not by_asset and not by_liquidator:
         if daily:
             return StatsSource.CHAIN_ROLLUP_DAILY
@@ -387,23 +378,37 @@ def _months_between(a: datetime, b: datetime) -> int:
     return (b.year - a.year) * 12 + (b.month - a.month)
 
 
-def check_bucket_count(time_from: datetime | None, time_to: datetime | None, dim: Dim) -> None:
-    """Refuse, before touching the database, a bounded range with too many time buckets."""
-    if time_from is None or time_to is None or time_to <= time_from:
+def check_bucket_count(
+    time_from: datetime | None, time_to: datetime | None, unit: str | None
+) -> None:
+    """Refuse, before touching the database, a bounded range with too many `unit` buckets
+    (see time_unit)."""
+    if unit is None or time_from is None or time_to is None or time_to <= time_from:
         return
     span = time_to - time_from
-    if dim is Dim.HOUR:
+    if unit == "hour":
         buckets = span // timedelta(hours=1) + 1
-    elif dim is Dim.DAY:
+    elif unit == "day":
         buckets = span // timedelta(days=1) + 1
-    elif dim is Dim.WEEK:
+    elif unit == "week":
         buckets = span // timedelta(days=7) + 2
     else:
         buckets = _months_between(time_from.astimezone(UTC), time_to.astimezone(UTC)) + 1
     if buckets > MAX_GROUPED_ROWS:
         raise ApiError(
-            f"timeFrom..timeTo spans {buckets:,} {TIME_UNIT[dim]} buckets; at most "
+            f"timeFrom..timeTo spans {buckets:,} {unit} buckets; at most "
             f"{MAX_GROUPED_ROWS:,} per query: narrow the range or group by a longer period",
+            LIMIT_EXCEEDED,
+        )
+
+
+def check_row_count(n: int) -> None:
+    """Refuse a grouped answer of more than MAX_GROUPED_ROWS rows (the builders below fetch
+    one more, to tell)."""
+    if n > MAX_GROUPED_ROWS:
+        raise ApiError(
+            f"this grouping produces more than {MAX_GROUPED_ROWS:,} rows: narrow the filter "
+            "(time range, chains) or group by fewer or coarser dimensions",
             LIMIT_EXCEEDED,
         )
 
@@ -491,35 +496,41 @@ NO_TEXT = "NULL::text"
 
 
 def _rollup_conditions(where: LiquidationWhere, p: _Params) -> list[str]:
-    pairs: list[tuple[str, object]] = [
-        (R_CHAINS, list(where.chain_ids) if where.chain_ids is not None else None),
-        (R_COLLATERAL, where.collateral_asset),
-        (R_DEBT, where.debt_asset),
-        (R_LIQUIDATOR, where.liquidator),
-        (R_BUCKET_FROM, where.time_from),
-        (R_BUCKET_TO, where.time_to),
-    ]
-    conditions = [f.format(p=p(v)) for f, v in pairs if v is not None]
+    conditions = _bound(
+        p,
+        [
+            (R_CHAINS, _array(where.chain_ids)),
+            (R_COLLATERAL, where.collateral_asset),
+            (R_DEBT, where.debt_asset),
+            (R_LIQUIDATOR, where.liquidator),
+            (R_BUCKET_FROM, where.time_from),
+            (R_BUCKET_TO, where.time_to),
+        ],
+    )
     if where.svr is not None:
         conditions.append(R_SVR[where.svr])
     return conditions
 
 
-def liquidation_stats(where: LiquidationWhere, dims: frozenset[Dim], source: StatsSource) -> Sql:
+def liquidation_stats(
+    where: LiquidationWhere, dims: frozenset[StatsDimension], source: StatsSource
+) -> Sql:
     """Grouped totals; returns at most MAX_GROUPED_ROWS + 1 rows (one more means too many)."""
     p = _Params()
     base = source is StatsSource.LIQUIDATIONS
     alias = "l" if base else "r"
     time_column = "l.block_time" if base else "r.bucket"
     conditions = _liquidation_conditions(where, p) if base else _rollup_conditions(where, p)
-    tdim = time_dimension(dims)
-    template = STATS if dims & {Dim.COLLATERAL_ASSET, Dim.DEBT_ASSET} else STATS_WITHOUT_ASSETS
+    unit = time_unit(dims)
+    template = STATS if dims & _ASSET_DIMS else STATS_WITHOUT_ASSETS
     text = template.format(
-        chain=f"{alias}.chain_id" if Dim.CHAIN in dims else NO_CHAIN,
-        period=PERIOD.format(unit=TIME_UNIT[tdim], column=time_column) if tdim else NO_PERIOD,
-        collateral=f"{alias}.collateral_asset" if Dim.COLLATERAL_ASSET in dims else NO_TEXT,
-        debt=f"{alias}.debt_asset" if Dim.DEBT_ASSET in dims else NO_TEXT,
-        liquidator=f"{alias}.liquidator" if Dim.LIQUIDATOR in dims else NO_TEXT,
+        chain=f"{alias}.chain_id" if StatsDimension.CHAIN in dims else NO_CHAIN,
+        period=PERIOD.format(unit=unit, column=time_column) if unit else NO_PERIOD,
+        collateral=(
+            f"{alias}.collateral_asset" if StatsDimension.COLLATERAL_ASSET in dims else NO_TEXT
+        ),
+        debt=f"{alias}.debt_asset" if StatsDimension.DEBT_ASSET in dims else NO_TEXT,
+        liquidator=f"{alias}.liquidator" if StatsDimension.LIQUIDATOR in dims else NO_TEXT,
         measures=STATS_MEASURES_BASE if base else STATS_MEASURES_ROLLUP_BY_SVR[where.svr],
         source=STATS_FROM[source],
         where=_where(conditions),
@@ -556,13 +567,10 @@ ORDER BY 2, 1, 3
 LIMIT {limit}
 """
 
-S_CHAINS = "r.chain_id = ANY({p}::integer[])"
-S_AGGREGATOR = "r.aggregator = {p}"
-S_BUCKET_FROM = "r.bucket >= {p}::timestamptz"
-S_BUCKET_TO = "r.bucket < {p}::timestamptz"
+R_AGGREGATOR = "r.aggregator = {p}"
 
 
-def svr_revenue(where: SvrWhere, dims: frozenset[Dim]) -> Sql:
+def svr_revenue(where: SvrWhere, dims: frozenset[SvrRevenueDimension]) -> Sql:
     """Grouped SVR revenue; bounds must be whole UTC days (the rollup is daily)."""
     for name, t in (("timeFrom", where.time_from), ("timeTo", where.time_to)):
         if not _aligned(t, "day"):
@@ -571,20 +579,20 @@ def svr_revenue(where: SvrWhere, dims: frozenset[Dim]) -> Sql:
                 f"(e.g. 2026-02-01T00:00:00Z)"
             )
     p = _Params()
-    pairs: list[tuple[str, object]] = [
-        (S_CHAINS, list(where.chain_ids) if where.chain_ids is not None else None),
-        (S_AGGREGATOR, where.aggregator),
-        (S_BUCKET_FROM, where.time_from),
-        (S_BUCKET_TO, where.time_to),
-    ]
-    conditions = [f.format(p=p(v)) for f, v in pairs if v is not None]
-    tdim = time_dimension(dims)
-    if tdim is Dim.HOUR:
-        raise ApiError("svrRevenue is kept per UTC day: group by DAY, WEEK or MONTH")
+    conditions = _bound(
+        p,
+        [
+            (R_CHAINS, _array(where.chain_ids)),
+            (R_AGGREGATOR, where.aggregator),
+            (R_BUCKET_FROM, where.time_from),
+            (R_BUCKET_TO, where.time_to),
+        ],
+    )
+    unit = time_unit(dims)
     text = SVR_REVENUE.format(
-        chain="r.chain_id" if Dim.CHAIN in dims else NO_CHAIN,
-        period=PERIOD.format(unit=TIME_UNIT[tdim], column="r.bucket") if tdim else NO_PERIOD,
-        aggregator="r.aggregator" if Dim.AGGREGATOR in dims else NO_TEXT,
+        chain="r.chain_id" if SvrRevenueDimension.CHAIN in dims else NO_CHAIN,
+        period=PERIOD.format(unit=unit, column="r.bucket") if unit else NO_PERIOD,
+        aggregator="r.aggregator" if SvrRevenueDimension.AGGREGATOR in dims else NO_TEXT,
         where=_where(conditions),
         limit=p(MAX_GROUPED_ROWS + 1),
     )

@@ -15,13 +15,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api import queries as q
+from api.enums import LiquidationOrder, StatsDimension, SvrRevenueDimension
+from indexer.networks import CHAIN_IDS
 
 QUERIES = ("list", "paging", "chain", "day", "svr")
 PAGES = 20
 PAGE = 50
 YEAR_END = datetime(2026, 2, 6, tzinfo=UTC)
 YEAR_START = YEAR_END - timedelta(days=365)
-CHAINS = {"POLYGON": 137, "ETHEREUM": 1, "AVALANCHE": 43114, "ARBITRUM": 42161, "BASE": 8453}
+# Chain enum name -> id; in this order, which the random windows depend on.
+CHAINS = {
+    name.upper(): CHAIN_IDS[name]
+    for name in ("polygon", "ethereum", "avalanche", "arbitrum", "base")
+}
 
 NODE = "id chainId blockNumber blockTime txHash user liquidator debtToCover debtUsd collateralUsd"
 LIST = (
@@ -74,9 +80,9 @@ def sql_request(name: str, rng: random.Random, after: Any = None) -> q.Sql:
             position = q.KeysetPosition(
                 after["sort_key"], after["chain_id"], after["tx_hash"], after["log_index"]
             )
-        return q.liquidations_page(where, q.Order.BLOCK_TIME_DESC, PAGE + 1, position)
+        return q.liquidations_page(where, LiquidationOrder.BLOCK_TIME_DESC, PAGE + 1, position)
     if name in ("chain", "day"):
-        dims = frozenset({q.Dim.CHAIN}) if name == "chain" else frozenset({q.Dim.DAY})
+        dims = frozenset({StatsDimension.CHAIN if name == "chain" else StatsDimension.DAY})
         where = (
             q.LiquidationWhere()
             if name == "chain"
@@ -84,5 +90,5 @@ def sql_request(name: str, rng: random.Random, after: Any = None) -> q.Sql:
         )
         return q.liquidation_stats(where, dims, q.stats_source(where, dims))
     if name == "svr":
-        return q.svr_revenue(q.SvrWhere(), frozenset({q.Dim.CHAIN}))
+        return q.svr_revenue(q.SvrWhere(), frozenset({SvrRevenueDimension.CHAIN}))
     raise ValueError(f"unknown query {name!r}; known: {', '.join(QUERIES)}")

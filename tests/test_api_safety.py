@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from api import queries
-from api import schema as api_schema
 from tests.test_api_support import (
     CHAIN_ENUM,
     DAYS,
@@ -270,7 +269,6 @@ async def test_too_many_grouped_rows(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(queries, "MAX_GROUPED_ROWS", 20)
-    monkeypatch.setattr(api_schema, "MAX_GROUPED_ROWS", 20)
     message = await refused(client, STATS, g=["HOUR", "CHAIN"])
     assert "more than 20 rows" in message
     assert "more than 20 rows" in await refused(client, SVR, g=["DAY", "CHAIN", "AGGREGATOR"])

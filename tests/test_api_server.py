@@ -14,8 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from api import queries
-from api import schema as api_schema
+from api import queries, resolvers
 from api.db import Database
 from api.errors import TIMEOUT, ApiError
 from api.queries import Sql
@@ -129,7 +128,7 @@ async def test_internal_errors_are_masked_and_logged(
     def broken(row: object) -> object:
         raise RuntimeError("secret detail: password=hunter2")
 
-    monkeypatch.setattr(api_schema, "make_liquidation", broken)
+    monkeypatch.setattr(resolvers, "make_liquidation", broken)
     with caplog.at_level(logging.ERROR, logger="api.errors"):
         response = await client.post(
             "/graphql", json={"query": "{ liquidations(first: 1) { edges { node { id } } } }"}

@@ -1,0 +1,252 @@
+"""The GraphQL object types, and how a database row becomes one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Context, Decimal
+
+import asyncpg
+import strawberry
+
+from api import queries
+from api.context import Info
+from api.enums import Chain, StatsSource, chain_of
+from api.pagination import Cursor, encode_cursor
+from api.queries import LiquidationWhere
+from api.scalars import Address, BigInt
+
+
+@strawberry.type(description="A token on one chain.")
+class Asset:
+    chain: Chain | None = strawberry.field(description="Null for a chain outside the enum.")
+    chain_id: int
+    address: Address
+    symbol: str | None = strawberry.field(
+        description="Null when the indexer has no metadata for this token."
+    )
+    decimals: int | None = strawberry.field(
+        description="Null when the indexer has no metadata for this token."
+    )
+
+
+def make_asset(chain_id: int, address: str, symbol: str | None, decimals: int | None) -> Asset:
+    return Asset(
+        chain=chain_of(chain_id),
+        chain_id=chain_id,
+        address=Address(address),
+        symbol=symbol,
+        decimals=decimals,
+    )
+
+
+@strawberry.type(
+    description="How a liquidation relates to Chainlink SVR: it back-ran a secondary-route "
+    "(SVR) price update of `aggregator`, and part of the recaptured bid is this "
+    "liquidation's share, split between Aave and Chainlink."
+)
+class SvrAttribution:
+    aggregator: Address | None = strawberry.field(description="The SVR DualAggregator.")
+    round_id: BigInt | None = strawberry.field(description="The aggregator round it followed.")
+    oracle_tx_hash: str | None = strawberry.field(description="The SVR price update's tx.")
+    recaptured_usd: Decimal | None = strawberry.field(
+        description="This liquidation's share of the recaptured value, in USD."
+    )
+    aave_usd: Decimal | None = strawberry.field(description="Aave's part of recapturedUsd.")
+    chainlink_usd: Decimal | None = strawberry.field(
+        description="Chainlink's part of recapturedUsd."
+    )
+
+
+@strawberry.type(description="One Aave LiquidationCall event.")
+class Liquidation:
+    id: strawberry.ID = strawberry.field(description='"chainId:txHash:logIndex".')
+    chain: Chain | None = strawberry.field(description="Null for a chain outside the enum.")
+    chain_id: int
+    block_number: int
+    block_hash: str
+    block_time: datetime
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    pool: Address = strawberry.field(description="The Aave Pool that emitted the event.")
+    user: Address = strawberry.field(description="The borrower whose position was liquidated.")
+    liquidator: Address
+    collateral_asset: Asset
+    debt_asset: Asset
+    debt_to_cover: BigInt = strawberry.field(
+        description="Debt repaid, in the debt token's smallest units."
+    )
+    liquidated_collateral_amount: BigInt = strawberry.field(
+        description="Collateral received by the liquidator (without the protocol fee), in "
+        "the collateral token's smallest units."
+    )
+    protocol_fee_amount: BigInt | None = strawberry.field(
+        description="Collateral (aToken units) sent to the Aave treasury, when known."
+    )
+    receive_a_token: bool = strawberry.field(
+        name="receiveAToken", description="Whether the liquidator took aTokens."
+    )
+    collateral_price: Decimal | None = strawberry.field(
+        description="USD per whole collateral token at this block (AaveOracle answer / 1e8)."
+    )
+    debt_price: Decimal | None = strawberry.field(
+        description="USD per whole debt token at this block (AaveOracle answer / 1e8)."
+    )
+    collateral_usd: Decimal | None = strawberry.field(
+        description="liquidatedCollateralAmount in USD at this block; null without a price."
+    )
+    debt_usd: Decimal | None = strawberry.field(
+        description="debtToCover in USD at this block; null without a price."
+    )
+    finalized: bool = strawberry.field(
+        description="Whether the block is at or below the chain's finalized block (a "
+        "non-final row may still disappear in a reorg)."
+    )
+    svr: SvrAttribution | None = strawberry.field(description="Null when not an SVR liquidation.")
+
+
+# Wide enough for any uint256 (78 digits): scaling an answer by 1e-8 is then exact.
+_PRICE_CONTEXT = Context(prec=100)
+
+
+def _price(raw: Decimal | None) -> Decimal | None:
+    """An 8-decimal raw oracle answer as USD, with exactly 8 decimals."""
+    if raw is None:
+        return None
+    return Decimal(int(raw)).scaleb(-8, _PRICE_CONTEXT)
+
+
+def make_liquidation(row: asyncpg.Record) -> Liquidation:
+    chain_id = row["chain_id"]
+    svr = None
+    if row["is_svr"]:
+        svr = SvrAttribution(
+            aggregator=Address(row["svr_aggregator"]) if row["svr_aggregator"] else None,
+            round_id=BigInt(row["svr_round_id"]) if row["svr_round_id"] is not None else None,
+            oracle_tx_hash=row["svr_oracle_tx_hash"],
+            recaptured_usd=row["svr_recaptured_usd"],
+            aave_usd=row["svr_aave_usd"],
+            chainlink_usd=row["svr_chainlink_usd"],
+        )
+    fee = row["protocol_fee_amount"]
+    return Liquidation(
+        id=strawberry.ID(f"{chain_id}:{row['tx_hash']}:{row['log_index']}"),
+        chain=chain_of(chain_id),
+        chain_id=chain_id,
+        block_number=row["block_number"],
+        block_hash=row["block_hash"],
+        block_time=row["block_time"],
+        tx_hash=row["tx_hash"],
+        tx_index=row["tx_index"],
+        log_index=row["log_index"],
+        pool=Address(row["pool"]),
+        user=Address(row["user_address"]),
+        liquidator=Address(row["liquidator"]),
+        collateral_asset=make_asset(
+            chain_id, row["collateral_asset"], row["collateral_symbol"], row["collateral_decimals"]
+        ),
+        debt_asset=make_asset(
+            chain_id, row["debt_asset"], row["debt_symbol"], row["debt_decimals"]
+        ),
+        debt_to_cover=BigInt(int(row["debt_to_cover"])),
+        liquidated_collateral_amount=BigInt(int(row["liquidated_collateral_amount"])),
+        protocol_fee_amount=BigInt(int(fee)) if fee is not None else None,
+        receive_a_token=row["receive_atoken"],
+        collateral_price=_price(row["collateral_price"]),
+        debt_price=_price(row["debt_price"]),
+        collateral_usd=row["collateral_usd"],
+        debt_usd=row["debt_usd"],
+        finalized=row["finalized"],
+        svr=svr,
+    )
+
+
+@strawberry.type
+class LiquidationEdge:
+    node: Liquidation
+    position: strawberry.Private[Cursor]
+    key: strawberry.Private[bytes]
+
+    @strawberry.field(description="Pass as `after` to continue after this row.")
+    def cursor(self) -> str:
+        return encode_cursor(self.position, self.key)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="True when this page was asked for with `after`."
+    )
+    start_cursor: str | None
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; null on an empty page."
+    )
+
+
+@strawberry.type(description="A page of liquidations (keyset pagination, never OFFSET).")
+class LiquidationConnection:
+    edges: list[LiquidationEdge]
+    page_info: PageInfo
+    where: strawberry.Private[LiquidationWhere]
+
+    @strawberry.field(
+        description="How many liquidations match the filter (all pages, not just the ones "
+        "after the cursor). Computed only when selected: it counts rows, so it costs more "
+        "than a page."
+    )
+    async def total_count(self, info: Info) -> int:
+        value = await info.context.db.fetchval(queries.liquidations_count(self.where))
+        return int(value)
+
+
+@strawberry.type(
+    description="Liquidation totals for one group. A dimension that is not grouped is null."
+)
+class LiquidationStatsRow:
+    chain: Chain | None = strawberry.field(description="Set when grouped by CHAIN.")
+    chain_id: int | None
+    period: datetime | None = strawberry.field(
+        description="Start of the UTC hour/day/week/month, when grouped by one."
+    )
+    collateral_asset: Asset | None
+    debt_asset: Asset | None
+    liquidator: Address | None
+    count: int
+    debt_usd: Decimal
+    collateral_usd: Decimal
+    svr_count: int
+    svr_debt_usd: Decimal
+    source: StatsSource = strawberry.field(
+        description="The table that answered the query (the same on every row)."
+    )
+
+
+@strawberry.type(description="SVR revenue for one group. A dimension not grouped is null.")
+class SvrRevenueRow:
+    chain: Chain | None
+    chain_id: int | None
+    period: datetime | None
+    aggregator: Address | None = strawberry.field(
+        description="Null when not grouped by AGGREGATOR, or for recaptures not tied to one."
+    )
+    svr_liquidation_count: int
+    svr_liquidated_usd: Decimal = strawberry.field(description="Debt USD of SVR liquidations.")
+    recapture_count: int
+    recaptured_usd: Decimal = strawberry.field(description="Value recaptured from searchers.")
+    aave_usd: Decimal = strawberry.field(description="Aave's share of recapturedUsd.")
+    chainlink_usd: Decimal = strawberry.field(description="Chainlink's share of recapturedUsd.")
+
+
+@strawberry.type(description="What the indexer knows of one chain.")
+class ChainStatus:
+    chain: Chain | None
+    chain_id: int
+    name: str
+    head_block: int | None
+    indexed_block: int | None
+    finalized_block: int | None
+    lag_blocks: int | None = strawberry.field(description="headBlock - indexedBlock.")
+    halted: bool
+    updated_at: datetime
+    last_error: str | None
