@@ -15,13 +15,12 @@ import signal
 import sys
 from pathlib import Path
 
-import asyncpg
 import uvicorn
 
 from indexer.cli import ProgressView, setup_logging
 from indexer.config import load_config
 from indexer.pipeline import ChainIndexer
-from indexer.store.migrate import migrate
+from indexer.store.migrate import ensure_database
 
 EXAMPLES = """
 Example queries (paste into GraphiQL at {url}):
@@ -31,24 +30,6 @@ Example queries (paste into GraphiQL at {url}):
   {{ svrRevenue(groupBy: [CHAIN]) {{
       chain svrLiquidationCount recapturedUsd aaveUsd chainlinkUsd }} }}
 """
-
-
-async def ensure_database(dsn: str) -> None:
-    """Create the demo database if the server does not have it yet."""
-    try:
-        conn = await asyncpg.connect(dsn)
-    except asyncpg.InvalidCatalogNameError:
-        base, _, name = dsn.rpartition("/")
-        admin = await asyncpg.connect(f"{base}/postgres")
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import asyncpg
 from indexer.store.locks import hold_migration_lock
 from indexer.store.rollups import ROLLUP_SQL, drop_sql, rebuild_sql
 
+CREATE_DATABASE = 'CREATE DATABASE "{name}"'
 SCHEMA_VERSION = 2
 
 
@@ -89,3 +90,22 @@ async def migrate(conn: asyncpg.Connection) -> int:
             SCHEMA_VERSION,
         )
     return SCHEMA_VERSION
+
+
+async def ensure_database(dsn: str) -> None:
+    """Create the database `dsn` names if the server does not have it yet, then migrate it
+    (for `make demo`, which should work on a fresh server)."""
+    try:
+        conn = await asyncpg.connect(dsn)
+    except asyncpg.InvalidCatalogNameError:
+        base, _, name = dsn.rpartition("/")
+        admin = await asyncpg.connect(f"{base}/postgres")
+        try:
+            await admin.execute(CREATE_DATABASE.format(name=name.replace('"', '""')))
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
