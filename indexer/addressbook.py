@@ -53,65 +53,42 @@ class ChainSettings:
     dapp_control: str | None = None
 
 
+# name, finality_depth, max_block_range, block_time_seconds, native asset, Chainlink module,
+# markets, then the SVR model and, for Atlas, its contract and Chainlink's DAppControl.
 CHAINS = (
     ChainSettings(
-        "ethereum",
-        finality_depth=64,
-        max_block_range=2000,
-        block_time_seconds=12,
-        native_asset="WETH",
-        chainlink_module="ChainlinkEthereum",
-        markets=(
+        "ethereum", 64, 2000, 12, "WETH", "ChainlinkEthereum",
+        (
             Market("AaveV3Ethereum", "core", 16291127),
             Market("AaveV3EthereumLido", "prime", None),
             Market("AaveV3EthereumEtherFi", "etherfi", None),
             Market("AaveV3EthereumHorizon", "horizon", None),
         ),
-        svr_model="mev-share",
+        "mev-share",
     ),
     ChainSettings(
-        "polygon",
-        finality_depth=256,
-        max_block_range=2000,
-        block_time_seconds=2,
-        native_asset="WPOL",
-        chainlink_module="ChainlinkPolygon",
-        markets=(Market("AaveV3Polygon", "core", 25826028),),
+        "polygon", 256, 2000, 2, "WPOL", "ChainlinkPolygon",
+        (Market("AaveV3Polygon", "core", 25826028),),
     ),
     ChainSettings(
-        "avalanche",
-        finality_depth=32,
-        max_block_range=2000,
-        block_time_seconds=2,
-        native_asset="WAVAX",
-        chainlink_module="ChainlinkAvalanche",
-        markets=(Market("AaveV3Avalanche", "core", 11970506),),
+        "avalanche", 32, 2000, 2, "WAVAX", "ChainlinkAvalanche",
+        (Market("AaveV3Avalanche", "core", 11970506),),
     ),
     ChainSettings(
-        "arbitrum",
-        finality_depth=64,
-        max_block_range=10000,
-        block_time_seconds=1,
-        native_asset="WETH",
-        chainlink_module="ChainlinkArbitrum",
-        markets=(Market("AaveV3Arbitrum", "core", 7742429),),
-        svr_model="atlas",
-        atlas="0x8ad1aE9D97C79aA68A0a151E83ff3942f68F86C1",
-        dapp_control="0xe15BBa987C002ecc3586e81244517877D294d291",
+        "arbitrum", 64, 10000, 1, "WETH", "ChainlinkArbitrum",
+        (Market("AaveV3Arbitrum", "core", 7742429),),
+        "atlas",
+        "0x8ad1aE9D97C79aA68A0a151E83ff3942f68F86C1",
+        "0xe15BBa987C002ecc3586e81244517877D294d291",
     ),
     ChainSettings(
-        "base",
-        finality_depth=64,
-        max_block_range=10000,
-        block_time_seconds=2,
-        native_asset="WETH",
-        chainlink_module="ChainlinkBase",
-        markets=(Market("AaveV3Base", "core", 2357134),),
-        svr_model="atlas",
-        atlas="0x583dcFef0D240DC80753F0F0B26513feE27D9B77",
-        dapp_control="0xa5E1a36938769cbd5a26f5e19D8FCB379f597c83",
+        "base", 64, 10000, 2, "WETH", "ChainlinkBase",
+        (Market("AaveV3Base", "core", 2357134),),
+        "atlas",
+        "0x583dcFef0D240DC80753F0F0B26513feE27D9B77",
+        "0xa5E1a36938769cbd5a26f5e19D8FCB379f597c83",
     ),
-)
+)  # fmt: skip
 
 _DUMP = """
 const dir = process.argv[1];
