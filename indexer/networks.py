@@ -1,7 +1,7 @@
 """The chains the project knows, by name and EVM chain id: the one place these facts live.
 
-The configuration checks a chain's id against it, the devnet runs these ids, and the API's
-`Chain` enum is built from it.
+The configuration checks a chain's id against it, the devnet runs these ids, and the API
+maps its `Chain` enum to ids through it.
 """
 
 from __future__ import annotations
