@@ -8,8 +8,9 @@ rate limits, block time), the pools' confirmed first blocks (the Aave subgraphs'
 blocks; a market without one is dated on-chain at first start, see fetch/deployment.py) and
 the Atlas contracts of the SVR auctions (FastLane's deployments).
 
-    python -m indexer.addressbook --write   # regenerate indexer/chains.toml
-    python -m indexer.addressbook --check   # exit 1 when the file differs (a test runs it)
+    python -m indexer.addressbook --write   # regenerate indexer/chains.toml and its copy in
+                                            # the Kubernetes ConfigMap
+    python -m indexer.addressbook --check   # exit 1 when either differs (a test runs it)
 
 Following an address-book release is: bump the version in package.json, `npm install`,
 `--write`, review the diff.
@@ -30,6 +31,8 @@ from indexer.networks import CHAIN_IDS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "node_modules" / "@aave-dao" / "aave-address-book"
+CONFIGMAP = ROOT / "deploy" / "k8s" / "configmap.yaml"
+CONFIGMAP_KEY = "  chains.toml: |\n"
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,13 @@ def render(book: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def configmap(toml: str, current: str) -> str:
+    """The ConfigMap with `toml` as its chains.toml (everything before that key kept)."""
+    head = current[: current.index(CONFIGMAP_KEY) + len(CONFIGMAP_KEY)]
+    body = "".join(f"    {line}\n" if line else "\n" for line in toml.splitlines())
+    return head + body
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m indexer.addressbook", description=__doc__)
     what = parser.add_mutually_exclusive_group(required=True)
@@ -227,12 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     except AddressBookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    wanted = {DEFAULT_CONFIG: text, CONFIGMAP: configmap(text, CONFIGMAP.read_text())}
     if args.write:
-        DEFAULT_CONFIG.write_text(text)
+        for path, content in wanted.items():
+            path.write_text(content)
         return 0
-    if DEFAULT_CONFIG.read_text() != text:
+    stale = [str(path) for path, content in wanted.items() if path.read_text() != content]
+    if stale:
         print(
-            f"{DEFAULT_CONFIG} differs from the address book; run "
+            f"{', '.join(stale)} differ from the address book; run "
             "`python -m indexer.addressbook --write`",
             file=sys.stderr,
         )

@@ -141,7 +141,9 @@ class ChainIndexer:
         self.aggregators = frozenset(a.address for a in chain.svr.aggregators)
         self.atlas = chain.svr.atlas if chain.svr.model == "atlas" else None
         self.first_block = chain.first_block  # None until the pools' deployments are known
-        self.heads = HeadTracker(self.client, chain, deployed=self.first_block or 0)
+        known = [p.start_block for p in chain.pools if p.start_block is not None]
+        # No head can be below the pools' first block (a lower one is a broken endpoint).
+        self.heads = HeadTracker(self.client, chain, deployed=min(known, default=0))
         self.sizer = RangeSizer(chain.max_block_range)
         self.conn: asyncpg.Connection | None = None
         self._db_lock = asyncio.Lock()
@@ -173,7 +175,7 @@ class ChainIndexer:
             await status.clear_halt(self.conn, chain_id)
         if self.first_block is None:
             self.first_block = await self._find_first_block()
-            self.heads.deployed = self.first_block
+            self.heads.deployed = max(self.heads.deployed, self.first_block)
         await writer.start_checkpoint(self.conn, chain_id, self.first_block - 1)
 
     async def _find_first_block(self) -> int:

@@ -677,6 +677,7 @@ def test_configmap_toml_is_a_valid_config_like_the_shipped_one() -> None:
 
     assert summary(config) == summary(shipped)
     assert all(ch.rpc_env or ch.rpc_urls for ch in config.chains.values())
+    assert configmap_toml() == SHIPPED_CONFIG.read_text()  # the same markets and feeds
 
 
 def test_compose_indexer_gets_every_variable_the_config_needs() -> None:

@@ -38,7 +38,7 @@ class HeadTracker:
         self.chain = chain
         self.tag_supported = chain.use_finalized_tag
         self.highest_seen = -1
-        self.deployed = deployed  # no head can be below the pools' first block
+        self.deployed = deployed
 
     async def _head(self) -> int:
         """The head, read again (another endpoint first) while the answer cannot be true."""
