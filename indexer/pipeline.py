@@ -175,7 +175,7 @@ class ChainIndexer:
             await status.clear_halt(self.conn, chain_id)
         if self.first_block is None:
             self.first_block = await self._find_first_block()
-            self.heads.deployed = max(self.heads.deployed, self.first_block)
+            self.heads.deployed = self.first_block  # the lowest of all the pools'
         await writer.start_checkpoint(self.conn, chain_id, self.first_block - 1)
 
     async def _find_first_block(self) -> int:
