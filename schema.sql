@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS liquidations (
     tx_index                     integer       NOT NULL,
     log_index                    integer       NOT NULL,
     pool                         text          NOT NULL,
+    market                       text          NOT NULL,   -- the pool's market: core, prime, ...
     collateral_asset             text          NOT NULL,
     debt_asset                   text          NOT NULL,
     user_address                 text          NOT NULL,
@@ -133,6 +134,7 @@ CREATE TABLE IF NOT EXISTS svr_recaptures (
     amount            numeric(78,0) NOT NULL,
     amount_usd        numeric,
     aggregator        text,
+    market            text,                                -- its liquidations' market (the first's)
     liquidation_ids   text[]        NOT NULL,              -- "chainId:txHash:logIndex"
     aave_bps          integer       NOT NULL,
     aave_usd          numeric,
@@ -141,6 +143,36 @@ CREATE TABLE IF NOT EXISTS svr_recaptures (
     PRIMARY KEY (chain_id, tx_hash, source_index)
 );
 CREATE INDEX IF NOT EXISTS svr_recaptures_chain_block ON svr_recaptures (chain_id, block_number);
+
+-- Every AssetSourceUpdated(asset, source) of a market's AaveOracle (its constructor's too),
+-- with what was found behind the source at that block: the aggregator (through proxies'
+-- aggregator() and CAPO adapters' base feeds) and whether it is an SVR DualAggregator
+-- (typeAndVersion). A source is in force from its event until the asset's next one.
+CREATE TABLE IF NOT EXISTS asset_sources (
+    chain_id         integer NOT NULL,
+    market           text    NOT NULL,
+    oracle           text    NOT NULL,
+    block_number     bigint  NOT NULL,
+    block_hash       text    NOT NULL,
+    tx_hash          text    NOT NULL,
+    log_index        integer NOT NULL,
+    asset            text    NOT NULL,
+    source           text    NOT NULL,
+    aggregator       text,                   -- null: nothing answered behind the source
+    is_svr           boolean NOT NULL,
+    type_and_version text,                   -- the aggregator's typeAndVersion(), if any
+    PRIMARY KEY (chain_id, market, tx_hash, log_index)
+);
+CREATE INDEX IF NOT EXISTS asset_sources_chain_block ON asset_sources (chain_id, block_number);
+
+-- Each source's window: from the block of its AssetSourceUpdated to the block in which the
+-- asset's next source took over (null while it is in force). svrFeeds reads the SVR ones.
+CREATE OR REPLACE VIEW asset_source_windows AS
+SELECT chain_id, market, oracle, asset, source, aggregator, is_svr, type_and_version,
+       block_number AS from_block, log_index AS from_log_index,
+       lead(block_number) OVER w AS to_block, lead(log_index) OVER w AS to_log_index
+FROM asset_sources
+WINDOW w AS (PARTITION BY chain_id, market, asset ORDER BY block_number, log_index);
 
 -- The rollup tables (chain_rollup_hourly, chain_rollup_daily, liquidation_rollup,
 -- liquidator_rollup_daily, svr_revenue_rollup_daily) and the statement-level triggers that

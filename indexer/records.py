@@ -19,6 +19,7 @@ class LiquidationRow(NamedTuple):
     tx_index: int
     log_index: int
     pool: str
+    market: str
     collateral_asset: str
     debt_asset: str
     user_address: str
@@ -67,6 +68,7 @@ class RecaptureRow(NamedTuple):
     amount: int
     amount_usd: Decimal | None
     aggregator: str | None
+    market: str | None
     liquidation_ids: list[str]
     aave_bps: int
     aave_usd: Decimal | None

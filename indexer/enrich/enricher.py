@@ -33,6 +33,7 @@ class Enricher:
         self.tokens = tokens
         self.oracles = {pool.address: PriceOracle(client, pool.oracle) for pool in chain.pools}
         self.default_oracle = self.oracles[chain.pools[0].address]
+        self.markets = {pool.address: pool.market for pool in chain.pools}
         self.svr = SvrRules(chain)
         self.fees = TreasuryFees(client, chain.max_block_range)
 
@@ -79,7 +80,8 @@ class Enricher:
             prices[pool] = await self.oracles[pool].prices(pairs)
         recapture_prices = await self.default_oracle.prices(recapture_pairs)
 
-        valued = [(p, self._recapture_row(p, times, recapture_prices)) for p in payments]
+        pools = {liq.pos.key: liq.pos.address for liq in liqs}
+        valued = [(p, self._recapture_row(p, times, recapture_prices, pools)) for p in payments]
         batch.recaptures = [row for _, row in valued]
         shares = liquidation_shares(valued)
         batch.liquidations = await self._liquidation_rows(
@@ -124,6 +126,7 @@ class Enricher:
         _make (a third of the cost of the positional call, a fifth of the keyword one), and
         the SVR columns of the usual liquidation, not SVR, are one shared constant."""
         chain_id = self.chain.chain_id
+        markets = self.markets
         decimals = {
             asset: self.tokens.decimals(asset)
             for liq in liqs
@@ -154,6 +157,7 @@ class Enricher:
                             pos.tx_index,
                             pos.log_index,
                             pos.address,
+                            markets[pos.address],
                             collateral,
                             debt,
                             liq.user,
@@ -236,8 +240,13 @@ class Enricher:
         return payments
 
     def _recapture_row(
-        self, p: Payment, times: dict[int, datetime], prices: Prices
+        self,
+        p: Payment,
+        times: dict[int, datetime],
+        prices: Prices,
+        pools: dict[tuple[str, int], str],
     ) -> RecaptureRow:
+        """A recapture's row; its market is that of the first liquidation it belongs to."""
         when = times.get(p.block_number)
         if when is None:
             raise EndpointFault(f"no timestamp for block {p.block_number}")
@@ -259,6 +268,7 @@ class Enricher:
             amount=p.amount,
             amount_usd=amount_usd,
             aggregator=p.aggregator,
+            market=self.markets[pools[p.liquidation_keys[0]]] if p.liquidation_keys else None,
             liquidation_ids=[f"{self.chain.chain_id}:{tx}:{idx}" for tx, idx in p.liquidation_keys],
             aave_bps=rule.aave_bps,
             aave_usd=aave,

@@ -15,7 +15,7 @@ from indexer.store.locks import hold_migration_lock
 from indexer.store.rollups import ROLLUP_SQL, drop_sql, rebuild_sql
 
 CREATE_DATABASE = 'CREATE DATABASE "{name}"'
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class SchemaTooNew(Exception):
@@ -43,6 +43,15 @@ STEPS = {
     # liquidator_rollup_daily, and had no chain rollups.
     2: relayout(
         "chain_rollup_hourly", "chain_rollup_daily", "liquidation_rollup", "liquidator_rollup_daily"
+    ),
+    # Version 3: markets (a chain has several pools). Rows indexed before were all of the
+    # shipped configuration's one pool per chain, its core market.
+    3: Step(
+        before="""
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS market text NOT NULL DEFAULT 'core';
+ALTER TABLE liquidations ALTER COLUMN market DROP DEFAULT;
+ALTER TABLE svr_recaptures ADD COLUMN IF NOT EXISTS market text;
+"""
     ),
 }
 if max(STEPS) != SCHEMA_VERSION:
