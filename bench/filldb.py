@@ -1,8 +1,9 @@
 """Fill a migrated database with N synthetic liquidations, fast, in SQL (generate_series).
 
-The spread is meant to look like production: five chains (Polygon most rows), a year of
-time, ten assets per chain, a few hundred liquidators, ~3% SVR liquidations (on Ethereum,
-Arbitrum and Base) each with its recapture. Rows go in with the rollup triggers on, in
+The spread is meant to look like production: five chains (Polygon most rows; a fifth of
+Ethereum's in its Prime market, the rest in the chains' Core markets), a year of time, ten
+assets per chain, a few hundred liquidators, ~3% SVR liquidations (on Ethereum, Arbitrum
+and Base) each with its recapture. Rows go in with the rollup triggers on, in
 chunks (each INSERT's statement trigger folds its chunk into the rollups, so they equal
 the base rows); the liquidations indexes are dropped while loading and built afterwards,
 which is much faster than maintaining them row by row. Deterministic (setseed).
@@ -57,14 +58,23 @@ WITH base AS (
                 ELSE 41600000 - age / 2 END)::bigint
                AS block_number,
            chain_id IN (1, 42161, 8453) AND r < 0.06 AS svr,
-           (debt_amount / 1e14)::numeric(30, 2) AS debt_usd
+           (debt_amount / 1e14)::numeric(30, 2) AS debt_usd,
+           chain_id = 1 AND i % 10 >= 8 AS prime
     FROM aged b
 )
-INSERT INTO liquidations
+INSERT INTO liquidations (
+    chain_id, block_number, block_hash, block_time, tx_hash, tx_index, log_index, pool,
+    market, collateral_asset, debt_asset, user_address, liquidator, debt_to_cover,
+    liquidated_collateral_amount, receive_atoken, collateral_price, debt_price,
+    collateral_usd, debt_usd, protocol_fee_amount, is_svr, svr_aggregator, svr_round_id,
+    svr_oracle_tx_hash, svr_recaptured_usd, svr_aave_usd, svr_chainlink_usd)
 SELECT chain_id, block_number, '0x' || md5('b' || chain_id || ':' || block_number)
            || md5('h' || block_number),
        block_time, '0x' || md5('t' || i) || md5('x' || i), (i % 200)::int, (i % 7)::int,
-       '0x794a61358d6845594f94dc1db02a252b5b4814ad',
+       CASE WHEN prime THEN '0x4e033931ad43597d96d6bcc25c280717730b58b1'
+            WHEN chain_id = 1 THEN '0x87870bca3f3fd6335c3f4ce8392d69350b4fa4e2'
+            ELSE '0x794a61358d6845594f94dc1db02a252b5b4814ad' END,
+       CASE WHEN prime THEN 'prime' ELSE 'core' END,
        '0x' || lpad(to_hex(chain_id * 100 + coll), 40, '0'),
        '0x' || lpad(to_hex(chain_id * 100 + (coll + 1 + debt_k % 9) % 10), 40, '0'),
        '0x' || substr(md5('u' || (i % 1000003)), 1, 20) || substr(md5('v' || i % 1000003), 1, 20),
@@ -83,10 +93,13 @@ FROM rows
 """
 
 INSERT_RECAPTURES = """
-INSERT INTO svr_recaptures
+INSERT INTO svr_recaptures (
+    chain_id, block_number, block_hash, block_time, tx_hash, source_index, recipient, token,
+    amount, amount_usd, aggregator, market, liquidation_ids, aave_bps, aave_usd,
+    chainlink_usd, split_rule)
 SELECT chain_id, block_number, block_hash, block_time, tx_hash, log_index + 1,
        '0x' || lpad(to_hex(chain_id), 40, '0'), NULL, (debt_to_cover / 50)::numeric(78, 0),
-       svr_recaptured_usd, svr_aggregator,
+       svr_recaptured_usd, svr_aggregator, market,
        ARRAY[chain_id || ':' || tx_hash || ':' || log_index], 6500,
        svr_aave_usd, svr_chainlink_usd, 'from 2025-03-29: 6500 bps'
 FROM liquidations WHERE is_svr AND block_time >= $1::timestamptz AND block_time < $2::timestamptz

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +12,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from indexer.records import LIQUIDATION_COLUMNS
+from indexer.records import LIQUIDATION_COLUMNS, Batch, LiquidationRow
+from indexer.store import writer
 from indexer.store.migrate import SCHEMA_VERSION, SchemaTooNew, migrate
 from indexer.store.rollups import DRIFT_CHECKS, LIQUIDATION_ROLLUP_DRIFT, rollup_drift
 from indexer.store.rollups import ROLLUPS as SPEC
@@ -52,41 +55,51 @@ async def test_migrate_is_idempotent(db: asyncpg.Connection) -> None:
     assert await _rollup_layout(db) == _spec_layout()
 
 
-async def _insert(db: asyncpg.Connection, n: int, svr_every: int = 3) -> None:
+def _rows(n: int, svr_every: int = 3) -> list[dict[str, object]]:
+    """n liquidations over two chains, two pools (markets core and prime), a few assets and
+    liquidators, every third SVR."""
     t0 = datetime(2026, 1, 31, tzinfo=UTC)
     rows = []
     for i in range(n):
         svr = i % svr_every == 0
+        market = "prime" if i % 5 == 0 else "core"
         rows.append(
-            (
-                1 if i % 2 else 137,
-                i,
-                f"0xb{i}",
-                t0 + timedelta(minutes=37 * i),
-                f"0xt{i}",
-                0,
-                i,
-                "0xpool",
-                f"0xc{i % 3}",
-                f"0xd{i % 2}",
-                f"0xu{i}",
-                f"0xl{i % 4}",
-                Decimal(10**18 + i),
-                Decimal(5 * 10**17),
-                False,
-                Decimal(1000 + i),
-                Decimal(10**8),
-                Decimal(i) / 7,
-                Decimal(i) / 3,
-                None,
-                svr,
-                "0xagg" if svr else None,
-            )
+            {
+                "chain_id": 1 if i % 2 else 137,
+                "block_number": i,
+                "block_hash": f"0xb{i}",
+                "block_time": t0 + timedelta(minutes=37 * i),
+                "tx_hash": f"0xt{i}",
+                "tx_index": 0,
+                "log_index": i,
+                "pool": f"0xpool_{market}",
+                "market": market,
+                "collateral_asset": f"0xc{i % 3}",
+                "debt_asset": f"0xd{i % 2}",
+                "user_address": f"0xu{i}",
+                "liquidator": f"0xl{i % 4}",
+                "debt_to_cover": Decimal(10**18 + i),
+                "liquidated_collateral_amount": Decimal(5 * 10**17),
+                "receive_atoken": False,
+                "collateral_price": Decimal(1000 + i),
+                "debt_price": Decimal(10**8),
+                "collateral_usd": Decimal(i) / 7,
+                "debt_usd": Decimal(i) / 3,
+                "protocol_fee_amount": None,
+                "is_svr": svr,
+                "svr_aggregator": "0xagg" if svr else None,
+            }
         )
+    return rows
+
+
+async def _insert(db: asyncpg.Connection, n: int, svr_every: int = 3, market: bool = True) -> None:
+    """Insert _rows(n); without `market` as into a database from before version 3."""
+    columns = [c for c in LIQUIDATION_COLUMNS[:23] if market or c != "market"]
     await db.copy_records_to_table(
         "liquidations",
-        records=rows,
-        columns=LIQUIDATION_COLUMNS[:22],  # up to svr_aggregator
+        records=[tuple(r[c] for c in columns) for r in _rows(n, svr_every)],
+        columns=columns,
     )
 
 
@@ -108,24 +121,32 @@ async def test_rollups_follow_inserts_and_deletes(db: asyncpg.Connection, n: int
         assert await db.fetchval(f"SELECT count(*) FROM {table}") == 0, table
 
 
-async def test_chain_rollups_hold_totals_per_chain_and_period(db: asyncpg.Connection) -> None:
+async def test_chain_rollups_hold_totals_per_chain_market_and_period(
+    db: asyncpg.Connection,
+) -> None:
     await db.execute("DELETE FROM liquidations")
     await _insert(db, 100)
     hourly = await db.fetch(
-        "SELECT chain_id, bucket, liquidation_count, svr_count, svr_collateral_usd"
-        " FROM chain_rollup_hourly ORDER BY 1, 2"
+        "SELECT chain_id, market, bucket, liquidation_count, svr_count, svr_collateral_usd"
+        " FROM chain_rollup_hourly ORDER BY 1, 2, 3"
     )
     want = await db.fetch(
-        "SELECT chain_id, date_trunc('hour', block_time, 'UTC') AS bucket, count(*),"
+        "SELECT chain_id, market, date_trunc('hour', block_time, 'UTC') AS bucket, count(*),"
         " count(*) FILTER (WHERE is_svr), coalesce(sum(collateral_usd) FILTER (WHERE is_svr), 0)"
-        " FROM liquidations GROUP BY 1, 2 ORDER BY 1, 2"
+        " FROM liquidations GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     )
     assert [tuple(r) for r in hourly] == [tuple(r) for r in want]
-    daily = await db.fetchval("SELECT count(*) FROM chain_rollup_daily")
-    days = await db.fetchval(
-        "SELECT count(DISTINCT (chain_id, date_trunc('day', block_time, 'UTC'))) FROM liquidations"
+    assert {r["market"] for r in hourly} == {"core", "prime"}
+    daily = await db.fetch(
+        "SELECT chain_id, market, bucket, liquidation_count FROM chain_rollup_daily"
+        " ORDER BY 1, 2, 3"
     )
-    assert daily == days
+    want = await db.fetch(
+        "SELECT chain_id, market, date_trunc('day', block_time, 'UTC'), count(*)"
+        " FROM liquidations GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
+    assert [tuple(r) for r in daily] == [tuple(r) for r in want]
+    assert len(daily) > len({(r["chain_id"], r["bucket"]) for r in daily})  # markets split days
     assert await db.fetchval("SELECT DISTINCT grain FROM liquidation_rollup") == "day"
     await db.execute("DELETE FROM liquidations")
 
@@ -137,10 +158,11 @@ async def test_reader_role_can_read_every_rollup(db: asyncpg.Connection) -> None
         ), table
 
 
-async def test_version_1_database_is_upgraded(db_dsn: str) -> None:
-    """A database at schema version 1, with rows, migrates to the current rollups exactly."""
+@asynccontextmanager
+async def _old_database(db_dsn: str, schema_file: str) -> AsyncIterator[asyncpg.Connection]:
+    """A database of its own made by an older release's schema (tests/schema_v*.sql)."""
     base, _, _ = db_dsn.rpartition("/")
-    name = "aave_idx_v1_" + db_dsn.rpartition("/")[2][-8:]
+    name = f"aave_idx_{schema_file[7:9]}_" + db_dsn.rpartition("/")[2][-8:]
     admin = await asyncpg.connect(f"{base}/postgres")
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -149,8 +171,21 @@ async def test_version_1_database_is_upgraded(db_dsn: str) -> None:
         await admin.close()
     conn = await asyncpg.connect(f"{base}/{name}")
     try:
-        await conn.execute((ROOT / "tests" / "schema_v1.sql").read_text())
-        await _insert(conn, 120)
+        await conn.execute((ROOT / "tests" / schema_file).read_text())
+        yield conn
+    finally:
+        await conn.close()
+        admin = await asyncpg.connect(f"{base}/postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def test_version_1_database_is_upgraded(db_dsn: str) -> None:
+    """A database at schema version 1, with rows, migrates to the current rollups exactly."""
+    async with _old_database(db_dsn, "schema_v1.sql") as conn:
+        await _insert(conn, 120, market=False)
         await conn.execute(
             "INSERT INTO svr_recaptures VALUES (1, 1, '0xb', now(), '0xt', -1, '0xr', NULL, 1,"
             " 2.5, '0xagg', ARRAY['1:0xt:0'], 6500, 1.625, 0.875, '65/35')"
@@ -161,15 +196,103 @@ async def test_version_1_database_is_upgraded(db_dsn: str) -> None:
         assert await _rollup_layout(conn) == _spec_layout()
         assert set((await rollup_drift(conn)).values()) == {0}
         assert await conn.fetchval("SELECT sum(liquidation_count) FROM chain_rollup_daily") == 120
+        assert await conn.fetchval("SELECT DISTINCT market FROM liquidations") == "core"
+        assert await conn.fetchval("SELECT market FROM svr_recaptures") == "core"
         await conn.execute("DELETE FROM liquidations WHERE block_number >= 60")
         assert set((await rollup_drift(conn)).values()) == {0}
-    finally:
-        await conn.close()
-        admin = await asyncpg.connect(f"{base}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+
+
+# What the old rows' markets become: chain 1's second pool is configured as prime; chain
+# 137's is not in the configuration, so its rows stay core, as every pool's did before.
+V2_MARKETS = {(1, "0xPOOL_PRIME"): "prime", (1, "0xpool_core"): "core", (137, "0xother"): "x"}
+
+
+def _v2_market(row: dict[str, object]) -> str:
+    return "prime" if (row["chain_id"], row["pool"]) == (1, "0xpool_prime") else "core"
+
+
+async def test_version_2_database_is_upgraded(db_dsn: str) -> None:
+    """A database at schema version 2, with rows of two pools, migrates exactly: each row
+    gets its pool's configured market (else core), each recapture its first liquidation's,
+    the rollups their market key, computed from the base rows."""
+    rows = _rows(150)
+    async with _old_database(db_dsn, "schema_v2.sql") as conn:
+        await _insert(conn, 150, market=False)
+        chain1_prime = next(r for r in rows if _v2_market(r) == "prime")
+        chain1_core = next(r for r in rows if r["chain_id"] == 1 and _v2_market(r) == "core")
+        recaptures = [  # (tx hash, the liquidations it belongs to, the market it gets)
+            ("0xr1", [chain1_prime], "prime"),
+            ("0xr2", [chain1_core, chain1_prime], "core"),
+            ("0xr3", [], None),
+            ("0xr4", [{"chain_id": 1, "tx_hash": "0xgone", "log_index": 3}], "core"),
+        ]
+        for tx, liqs, _ in recaptures:
+            await conn.execute(
+                "INSERT INTO svr_recaptures VALUES (1, 7, '0xb', $1, $2, -1, '0xr', NULL, 1,"
+                " 2.5, '0xagg', $3, 6500, 1.625, 0.875, '65/35')",
+                datetime(2026, 2, 1, tzinfo=UTC),
+                tx,
+                [f"{r['chain_id']}:{r['tx_hash']}:{r['log_index']}" for r in liqs],
+            )
+        assert await conn.fetchval("SELECT max(version) FROM schema_version") == 2
+        assert await migrate(conn, V2_MARKETS) == SCHEMA_VERSION
+        assert await migrate(conn, {}) == SCHEMA_VERSION  # the markets are set once
+        assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION
+        assert await _rollup_layout(conn) == _spec_layout()
+        assert set((await rollup_drift(conn)).values()) == {0}
+
+        stored = {
+            r["tx_hash"]: r["market"]
+            for r in await conn.fetch("SELECT tx_hash, market FROM liquidations")
+        }
+        assert stored == {r["tx_hash"]: _v2_market(r) for r in rows}
+        assert set(stored.values()) == {"core", "prime"}
+        got = dict(await conn.fetch("SELECT tx_hash, market FROM svr_recaptures"))
+        assert got == {tx: market for tx, _, market in recaptures}
+        by_market = dict(
+            await conn.fetch(
+                "SELECT market, sum(liquidation_count) FROM chain_rollup_daily GROUP BY 1"
+            )
+        )
+        prime = sum(1 for r in rows if _v2_market(r) == "prime")
+        assert by_market == {"prime": prime, "core": len(rows) - prime}
+        svr_markets = {
+            r["market"]
+            for r in await conn.fetch("SELECT DISTINCT market FROM svr_revenue_rollup_daily")
+        }
+        assert svr_markets == {"core", "prime", ""}  # '': the recapture of no liquidation
+
+        # The guards are back, and new rows (through the writer) keep the rollups exact.
+        with pytest.raises(asyncpg.RaiseError, match="insert/delete only"):
+            await conn.execute("UPDATE liquidations SET market = 'x'")
+        with pytest.raises(asyncpg.RaiseError, match="insert/delete only"):
+            await conn.execute("UPDATE svr_recaptures SET market = 'x'")
+        assert await conn.fetchval(
+            "SELECT is_nullable = 'NO' AND column_default IS NULL FROM information_schema.columns"
+            " WHERE table_name = 'liquidations' AND column_name = 'market'"
+        )
+        await writer.prepare(conn)
+        await writer.start_checkpoint(conn, 1, 999)
+        batch = Batch(1, 1000, 1000, last_block_hash="0xb1000")
+        new = {
+            **_rows(1)[0],
+            "block_number": 1000,
+            "block_hash": "0xb1000",
+            "tx_hash": "0xnew",
+            "market": "etherfi",
+        }
+        batch.liquidations.append(LiquidationRow(**{c: new.get(c) for c in LIQUIDATION_COLUMNS}))
+        assert await writer.write_batch(conn, batch, "ethereum") == 1
+        assert (
+            await conn.fetchval(
+                "SELECT sum(liquidation_count) FROM chain_rollup_hourly WHERE market = 'etherfi'"
+            )
+            == 1
+        )
+        assert set((await rollup_drift(conn)).values()) == {0}
+        await conn.execute("DELETE FROM liquidations WHERE block_number >= 60")
+        await conn.execute("DELETE FROM svr_recaptures WHERE tx_hash = '0xr1'")
+        assert set((await rollup_drift(conn)).values()) == {0}
 
 
 async def test_updates_are_refused(db: asyncpg.Connection) -> None:
@@ -187,6 +310,7 @@ LIQ_FILLED = [
     "tx_index",
     "log_index",
     "pool",
+    "market",
     "collateral_asset",
     "debt_asset",
     "user_address",
@@ -218,10 +342,11 @@ def _random_rows(
         usd = None if rng.random() < 0.1 else Decimal(rng.randrange(10**6)) / 100
         svr = rng.random() < 0.4
         aggregator = rng.choice(("0xagg1", "0xagg2", None)) if svr else None
+        market = rng.choice(("core", "prime"))
         liqs.append(
             (
-                chain, block, f"0xb{block}", when, tx, 0, rng.randrange(3), "0xpool",
-                f"0xc{rng.randrange(3)}", f"0xd{rng.randrange(2)}", "0xu",
+                chain, block, f"0xb{block}", when, tx, 0, rng.randrange(3), f"0x{market}",
+                market, f"0xc{rng.randrange(3)}", f"0xd{rng.randrange(2)}", "0xu",
                 f"0xl{rng.randrange(4)}", Decimal(10**18), Decimal(10**17), False,
                 usd, None if usd is None else usd * 2, svr, aggregator,
             )
@@ -232,7 +357,8 @@ def _random_rows(
                 (
                     chain, block, f"0xb{block}", when, tx, rng.choice((-1, 5)), "0xr", None,
                     Decimal(10**15), amount, rng.choice(("0xagg1", "0xagg2", None)),
-                    [f"{chain}:{tx}:0"], 6500, amount, amount, "65/35",
+                    rng.choice(("core", "prime", None)), [f"{chain}:{tx}:0"], 6500, amount,
+                    amount, "65/35",
                 )
             )  # fmt: skip
     return liqs, recs

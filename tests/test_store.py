@@ -22,6 +22,7 @@ def make_batch(first: int, last: int, per_block: int = 2, svr_every: int = 3) ->
         for i in range(per_block):
             tx = f"0xtx{block}_{i}"
             svr = (block + i) % svr_every == 0
+            market = ("core", "prime")[(block + i) % 2]
             batch.liquidations.append(
                 (
                     CHAIN,
@@ -31,7 +32,8 @@ def make_batch(first: int, last: int, per_block: int = 2, svr_every: int = 3) ->
                     tx,
                     i,
                     i,
-                    "0xpool",
+                    f"0xpool_{market}",
+                    market,
                     "0xwbtc",
                     "0xusdc",
                     f"0xuser{block % 5}",
@@ -67,6 +69,7 @@ def make_batch(first: int, last: int, per_block: int = 2, svr_every: int = 3) ->
                         Decimal(10**15),
                         Decimal("2.5"),
                         "0xagg",
+                        market,
                         [f"{CHAIN}:{tx}:{i}"],
                         6500,
                         Decimal("1.625"),

@@ -5,6 +5,7 @@ below that version."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,20 +39,59 @@ def relayout(*tables: str) -> Step:
     return Step(before=drop_sql(*tables), after=rebuild_sql(*tables))
 
 
+# The configuration's market of each (chain id, lowercase pool address), for the steps that
+# need it: filled by `migrate` (from its `markets` argument) ahead of the pending steps.
+POOL_MARKETS = """
+CREATE TEMP TABLE migrate_pool_markets (
+    chain_id integer NOT NULL,
+    pool     text    NOT NULL,
+    market   text    NOT NULL,
+    PRIMARY KEY (chain_id, pool)
+) ON COMMIT DROP
+"""
+
+ALL_ROLLUPS = (
+    "chain_rollup_hourly",
+    "chain_rollup_daily",
+    "liquidation_rollup",
+    "liquidator_rollup_daily",
+    "svr_revenue_rollup_daily",
+)
+
+# Version 3's own part, after the rollups are dropped: the market columns, filled. Rows
+# indexed before were of one pool per chain, its core market, unless the configuration
+# names another market for their pool; a recapture gets the market of the first
+# liquidation it belongs to (none when it belongs to none). The update guards are dropped
+# to fill them (ROLLUP_SQL makes them again; no rollup exists meanwhile to go stale).
+MARKET_COLUMNS = """
+DROP TRIGGER IF EXISTS liquidations_no_update ON liquidations;
+DROP TRIGGER IF EXISTS svr_recaptures_no_update ON svr_recaptures;
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS market text NOT NULL DEFAULT 'core';
+ALTER TABLE liquidations ALTER COLUMN market DROP DEFAULT;
+UPDATE liquidations l SET market = m.market
+FROM migrate_pool_markets m
+WHERE l.chain_id = m.chain_id AND l.pool = m.pool AND l.market <> m.market;
+ALTER TABLE svr_recaptures ADD COLUMN IF NOT EXISTS market text;
+UPDATE svr_recaptures r SET market = coalesce(
+    (SELECT l.market FROM liquidations l
+     WHERE l.chain_id = r.chain_id
+       AND l.tx_hash = split_part(r.liquidation_ids[1], ':', 2)
+       AND l.log_index::text = split_part(r.liquidation_ids[1], ':', 3)),
+    'core')
+WHERE r.market IS NULL AND cardinality(r.liquidation_ids) > 0;
+"""
+
+
 STEPS = {
     # Version 1 kept an hour grain per asset pair in liquidation_rollup and assets in
     # liquidator_rollup_daily, and had no chain rollups.
     2: relayout(
         "chain_rollup_hourly", "chain_rollup_daily", "liquidation_rollup", "liquidator_rollup_daily"
     ),
-    # Version 3: markets (a chain has several pools). Rows indexed before were all of the
-    # shipped configuration's one pool per chain, its core market.
+    # Version 3: markets (a chain has several pools), a key of every rollup.
     3: Step(
-        before="""
-ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS market text NOT NULL DEFAULT 'core';
-ALTER TABLE liquidations ALTER COLUMN market DROP DEFAULT;
-ALTER TABLE svr_recaptures ADD COLUMN IF NOT EXISTS market text;
-"""
+        before=drop_sql(*ALL_ROLLUPS) + "\n" + MARKET_COLUMNS,
+        after=rebuild_sql(*ALL_ROLLUPS),
     ),
 }
 if max(STEPS) != SCHEMA_VERSION:
@@ -73,10 +113,16 @@ async def database_version(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
 
 
-async def migrate(conn: asyncpg.Connection) -> int:
+async def migrate(
+    conn: asyncpg.Connection, markets: Mapping[tuple[int, str], str] | None = None
+) -> int:
     """Bring the database to SCHEMA_VERSION in one transaction under the migration lock (two
     processes may migrate at once; a chain's owner never blocks a migration, its lock being
-    of another space). A new database gets the current layout directly, with no steps."""
+    of another space). A new database gets the current layout directly, with no steps.
+
+    `markets` maps (chain id, pool address) to the pool's market, as the configuration has
+    it: rows stored before version 3 get their market from it (their pool not in it: core).
+    """
     async with conn.transaction():
         await hold_migration_lock(conn)
         current = await database_version(conn)
@@ -86,6 +132,15 @@ async def migrate(conn: asyncpg.Connection) -> int:
                 f" ({SCHEMA_VERSION}); run a release that knows version {current}"
             )
         steps = [STEPS[v] for v in sorted(STEPS) if 0 < current < v]
+        if steps:
+            await conn.execute(POOL_MARKETS)
+            await conn.copy_records_to_table(
+                "migrate_pool_markets",
+                records=[
+                    (chain_id, pool.lower(), market)
+                    for (chain_id, pool), market in (markets or {}).items()
+                ],
+            )
         for step in steps:
             if step.before:
                 await conn.execute(step.before)

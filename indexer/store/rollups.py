@@ -76,6 +76,10 @@ class Rollup:
 
 
 CHAIN = {"chain_id": Col("integer", "chain_id")}
+# The pool's market (core, prime, ...): a liquidation always has one; a recapture has its
+# first liquidation's, and none when it belongs to no liquidation ('' in the key, as a
+# primary key column cannot be null).
+MARKET = {"market": Col("text", "market")}
 DAY = {"bucket": Col("timestamptz", "date_trunc('day', block_time, 'UTC')")}
 HOUR = {"bucket": Col("timestamptz", "date_trunc('hour', block_time, 'UTC')")}
 
@@ -101,16 +105,16 @@ LIQUIDATIONS_EMPTY = ("liquidation_count",)
 ROLLUPS = (
     Rollup(
         "chain_rollup_hourly",
-        {**CHAIN, **HOUR},
+        {**CHAIN, **MARKET, **HOUR},
         LIQUIDATIONS,
         LIQUIDATIONS_EMPTY,
         index=("bucket",),
     ),
-    Rollup("chain_rollup_daily", {**CHAIN, **DAY}, LIQUIDATIONS, LIQUIDATIONS_EMPTY),
+    Rollup("chain_rollup_daily", {**CHAIN, **MARKET, **DAY}, LIQUIDATIONS, LIQUIDATIONS_EMPTY),
     # Always by day: hours are kept per chain only, in chain_rollup_hourly.
     Rollup(
         "liquidation_rollup",
-        {**CHAIN, **DAY, **text("collateral_asset"), **text("debt_asset")},
+        {**CHAIN, **MARKET, **DAY, **text("collateral_asset"), **text("debt_asset")},
         LIQUIDATIONS,
         LIQUIDATIONS_EMPTY,
         fixed={"grain": Col("text", "'day'")},
@@ -118,16 +122,16 @@ ROLLUPS = (
     ),
     Rollup(
         "liquidator_rollup_daily",
-        {**CHAIN, **DAY, **text("liquidator")},
+        {**CHAIN, **MARKET, **DAY, **text("liquidator")},
         LIQUIDATIONS,
         LIQUIDATIONS_EMPTY,
         index=("bucket",),
     ),
-    # SVR revenue: the liquidation side from liquidations, the recapture side from
-    # svr_recaptures ('' when a recapture has no aggregator).
+    # SVR revenue: the liquidation side from liquidations (their market), the recapture side
+    # from svr_recaptures ('' when a recapture has no aggregator, or no market).
     Rollup(
         "svr_revenue_rollup_daily",
-        {**CHAIN, **DAY, **text("aggregator")},
+        {**CHAIN, **MARKET, **DAY, **text("aggregator")},
         (
             Feed(
                 "liquidations",
@@ -146,7 +150,7 @@ ROLLUPS = (
                     "aave_usd": Col("numeric", "coalesce(sum(aave_usd), 0)"),
                     "chainlink_usd": Col("numeric", "coalesce(sum(chainlink_usd), 0)"),
                 },
-                keys={"aggregator": "coalesce(aggregator, '')"},
+                keys={"market": "coalesce(market, '')", "aggregator": "coalesce(aggregator, '')"},
             ),
         ),
         empty=("svr_liquidation_count", "recapture_count"),
