@@ -33,8 +33,14 @@ from tenacity import (
 from indexer import metrics, reorg
 from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Log, decode_logs
-from indexer.decode.topics import LIQUIDATION_CALL, ORACLE_TOPICS, SOLVER_TX_RESULT
-from indexer.enrich.enricher import Enricher
+from indexer.decode.topics import (
+    ASSET_SOURCE_UPDATED,
+    LIQUIDATION_CALL,
+    ORACLE_TOPICS,
+    SOLVER_TX_RESULT,
+)
+from indexer.enrich.enricher import Enricher, oracle_markets
+from indexer.enrich.sources import SourceBook, rows_for
 from indexer.enrich.tokens import Token, TokenRegistry
 from indexer.fetch.deployment import NoCode, NoHistory, deployment_block
 from indexer.fetch.headers import Header, fetch_headers
@@ -78,7 +84,12 @@ class WrongChain(Exception):
 
 
 class PoolUnusable(Exception):
-    """A configured pool cannot be dated on this chain (no code there, or no history)."""
+    """No configured pool of the chain can be indexed (no code there, or no history)."""
+
+
+class FilterGrew(TransientError):
+    """A range set a source backed by an SVR aggregator not read so far: the range is read
+    again with that aggregator's events."""
 
 
 @dataclass
@@ -100,12 +111,20 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def build_filter(chain: ChainConfig) -> LogFilter:
+def build_filter(chain: ChainConfig, aggregators: frozenset[str] = frozenset()) -> LogFilter:
+    """One filter for every stream: the pools' liquidations; where SVR is modelled, the
+    oracles' source switches, the SVR aggregators' updates (configured or found behind a
+    source) and the Atlas settlement's solver results."""
     addresses = [pool.address for pool in chain.pools]
-    addresses += [agg.address for agg in chain.svr.aggregators]
     topics = [LIQUIDATION_CALL]
-    if chain.svr.aggregators and chain.svr.model != "none":
-        topics += list(ORACLE_TOPICS)
+    svr = chain.svr.model != "none"
+    if svr:
+        addresses += [pool.oracle for pool in chain.pools]
+        topics.append(ASSET_SOURCE_UPDATED)
+        aggregators = aggregators | {agg.address for agg in chain.svr.aggregators}
+        addresses += sorted(aggregators)
+        if aggregators:
+            topics += list(ORACLE_TOPICS)
     if chain.svr.model == "atlas" and chain.svr.atlas:
         addresses.append(chain.svr.atlas)
         topics.append(SOLVER_TX_RESULT)
@@ -136,9 +155,8 @@ class ChainIndexer:
             or chain.poll_interval_seconds
             or min(2.0, max(0.05, chain.block_time_seconds / 4))
         )
-        self.log_filter = build_filter(chain)
-        self.pools = frozenset(p.address for p in chain.pools)
-        self.aggregators = frozenset(a.address for a in chain.svr.aggregators)
+        self.book = SourceBook(chain.svr.aggregators)
+        self._use_pools(chain)
         self.atlas = chain.svr.atlas if chain.svr.model == "atlas" else None
         self.first_block = chain.first_block  # None until the pools' deployments are known
         known = [p.start_block for p in chain.pools if p.start_block is not None]
@@ -150,6 +168,18 @@ class ChainIndexer:
         self.tokens: TokenRegistry | None = None
         self.enricher: Enricher | None = None
         self.events_written = 0
+
+    def _use_pools(self, chain: ChainConfig) -> None:
+        """Index these pools (the configured ones less any found unusable)."""
+        self.chain = chain
+        self.pools = frozenset(p.address for p in chain.pools)
+        self.oracles = frozenset(p.oracle for p in chain.pools)
+        self._read_aggregators()
+
+    def _read_aggregators(self) -> None:
+        """Filter and decode for every SVR aggregator the book knows."""
+        self.aggregators = self.book.aggregators()
+        self.log_filter = build_filter(self.chain, self.aggregators)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -173,10 +203,95 @@ class ChainIndexer:
                     "then run again with --clear-halt"
                 )
             await status.clear_halt(self.conn, chain_id)
+        await self._check_markets()
         if self.first_block is None:
             self.first_block = await self._find_first_block()
             self.heads.deployed = self.first_block  # the lowest of all the pools'
         await writer.start_checkpoint(self.conn, chain_id, self.first_block - 1)
+        await self._load_sources()
+
+    async def _check_markets(self) -> None:
+        """Drop, with one line each, the markets whose pool has no code on this chain (an
+        address-book entry of another network, a typo); warn of an oracle without code
+        (its market is indexed without USD prices or SVR feeds). Raises PoolUnusable when
+        no pool is left."""
+        chain = self.chain
+        addresses = sorted({a for p in chain.pools for a in (p.address, p.oracle)})
+        answers = await self.client.batch(
+            [("eth_getCode", [address, "latest"]) for address in addresses]
+        )
+        empty = {a for a, code in zip(addresses, answers, strict=True) if code in ("0x", "0x0")}
+        kept = []
+        for pool in chain.pools:
+            if pool.address in empty:
+                message = f"{chain.name} {pool.market}: no contract at pool {pool.address}"
+                log.error("%s; the chain's other markets are indexed", message)
+                continue
+            if pool.oracle in empty:
+                message = (
+                    f"{chain.name} {pool.market}: no contract at oracle {pool.oracle}; "
+                    "its liquidations get no USD prices and no SVR feed"
+                )
+                log.error("%s", message)
+            kept.append(pool)
+        if not kept:
+            raise PoolUnusable(f"{chain.name}: no configured pool has code on this chain")
+        if len(kept) < len(chain.pools):
+            self._use_pools(chain.model_copy(update={"pools": kept}))
+            self.first_block = self.chain.first_block
+            assert self.conn is not None
+            self._new_enricher()
+
+    async def _load_sources(self) -> None:
+        """The asset sources kept in the database: the book attribution reads."""
+        rows = await self._db(lambda c: writer.asset_sources(c, self.chain.chain_id))
+        book = SourceBook(self.chain.svr.aggregators)
+        book.add(rows)  # type: ignore[arg-type]
+        self.book = book
+        if self.enricher is not None:
+            self.enricher.book = book
+        self._read_aggregators()
+
+    async def discover_sources(self, to_block: int) -> int:
+        """Read every market oracle's AssetSourceUpdated history up to `to_block` (from
+        where it was last read), resolve each source and keep the result, so that every
+        range up to there is read with the SVR aggregators it needs. Returns the number of
+        source updates found."""
+        chain = self.chain
+        if chain.svr.model == "none":
+            return 0
+        assert self.first_block is not None
+        done = await self._db(
+            lambda c: writer.read_checkpoint(c, chain.chain_id, writer.SOURCES_STREAM)
+        )
+        start = self.first_block if done is None else int(done) + 1  # type: ignore[call-overload]
+        if start > to_block:
+            return 0
+        log_filter = LogFilter(sorted(self.oracles), [[ASSET_SOURCE_UPDATED]])
+        sizer = RangeSizer(chain.max_block_range)
+        logs = await self._range_again(
+            start, to_block, lambda: fetch_range(self.client, log_filter, start, to_block, sizer)
+        )
+        updates = decode_logs(logs, frozenset(), frozenset(), None, self.oracles).source_updates
+        rows = await rows_for(
+            self.client, chain.name, chain.chain_id, oracle_markets(chain), updates, self.book
+        )
+        await self._db(
+            lambda c: writer.keep_sources(c, chain.chain_id, rows, start - 1, to_block, chain.name)
+        )
+        self.book.add(rows)
+        self._read_aggregators()
+        svr = sum(1 for r in rows if r.is_svr)
+        if rows:
+            log.info(
+                "%s: %d asset source updates in blocks %d-%d, %d of them SVR feeds",
+                chain.name,
+                len(rows),
+                start,
+                to_block,
+                svr,
+            )
+        return len(updates)
 
     async def _find_first_block(self) -> int:
         """The lowest deployment block of the pools without a configured start: found
@@ -214,8 +329,12 @@ class ChainIndexer:
             raise
         known = {r["address"]: Token(r["address"], r["symbol"], r["decimals"]) for r in rows}
         self.tokens = TokenRegistry(self.client, known)
-        self.enricher = Enricher(self.chain, self.client, self.tokens)
+        self._new_enricher()
         self.conn = conn
+
+    def _new_enricher(self) -> None:
+        assert self.tokens is not None
+        self.enricher = Enricher(self.chain, self.client, self.tokens, self.book)
 
     async def close(self) -> None:
         if self.conn is not None:
@@ -267,7 +386,7 @@ class ChainIndexer:
     # -- one range --------------------------------------------------------------------
 
     def decode(self, logs: list[Log]) -> DecodedLogs:
-        return decode_logs(logs, self.pools, self.aggregators, self.atlas)
+        return decode_logs(logs, self.pools, self.aggregators, self.atlas, self.oracles)
 
     async def process_range(
         self, start: int, end: int, headers: dict[int, Header] | None = None
@@ -279,7 +398,9 @@ class ChainIndexer:
         async def step() -> Batch:
             logs = await fetch_range(self.client, self.log_filter, start, end, self.sizer)
             assert self.enricher is not None
-            return await self.enricher.enrich(self.decode(logs), start, end, headers)
+            batch = await self.enricher.enrich(self.decode(logs), start, end, headers)
+            self._check_filter(batch)
+            return batch
 
         return await self._range_again(start, end, step)
 
@@ -322,10 +443,27 @@ class ChainIndexer:
         del logs  # the raw answers are not needed while the enrichment waits on the node
         try:
             assert self.enricher is not None
-            return await self.enricher.enrich(decoded, start, end)
+            batch = await self.enricher.enrich(decoded, start, end)
+            self._check_filter(batch)
+            return batch
         except TransientError as exc:
             log.warning("%s: range %d-%d again: %s", self.chain.name, start, end, exc)
         return await self.process_range(start, end)
+
+    def _check_filter(self, batch: Batch) -> None:
+        """A range whose new sources bring an SVR aggregator the filter lacks was read
+        without that aggregator's updates: widen the filter and read it again."""
+        if not batch.asset_sources:
+            return
+        grown = self.book.extended(batch.asset_sources).aggregators()
+        if grown <= self.aggregators:
+            return
+        self.aggregators = grown
+        self.log_filter = build_filter(self.chain, grown)
+        raise FilterGrew(
+            f"{self.chain.name}: SVR feed(s) {', '.join(sorted(grown - self.book.aggregators()))}"
+            f" became sources in blocks {batch.first_block}-{batch.last_block}"
+        )
 
     async def write(self, batch: Batch) -> int:
         tries = 0
@@ -345,6 +483,8 @@ class ChainIndexer:
                 raise
 
         inserted = await self._db(action)
+        if batch.asset_sources:
+            self.book.add(batch.asset_sources)
         metrics.BLOCKS.labels(self.chain.name).inc(batch.last_block - batch.first_block + 1)
         metrics.EVENTS.labels(self.chain.name, "liquidation").inc(len(batch.liquidations))
         metrics.BATCH_SIZE.labels(self.chain.name).observe(batch.events)
@@ -358,6 +498,7 @@ class ChainIndexer:
         finalized block). Returns the number of liquidations written."""
         heads = await self.read_heads()
         target = heads.finalized if to_block is None else min(to_block, heads.head)
+        await self.discover_sources(target)
         cursor = await self.checkpoint() + 1
         if from_block is not None and from_block > cursor:
             # Jumping ahead: the checkpoint moves to just before from_block.
@@ -492,6 +633,7 @@ class ChainIndexer:
         removed = await self._db(
             lambda c: rollback.rollback(c, chain.chain_id, verdict.ancestor, verdict.ancestor_hash)
         )
+        await self._load_sources()  # the sources of the blocks rolled back are gone too
         metrics.REORGS.labels(chain.name).inc()
         log.warning(
             "%s: reorg of depth %d at block %d; rolled back %s",

@@ -76,6 +76,23 @@ class RecaptureRow(NamedTuple):
     split_rule: str
 
 
+class AssetSourceRow(NamedTuple):
+    """An AssetSourceUpdated of a market's oracle and what was found behind the source."""
+
+    chain_id: int
+    market: str
+    oracle: str
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+    asset: str
+    source: str
+    aggregator: str | None
+    is_svr: bool
+    type_and_version: str | None
+
+
 class AssetRow(NamedTuple):
     chain_id: int
     address: str
@@ -94,6 +111,7 @@ class BlockRow(NamedTuple):
 LIQUIDATION_COLUMNS = LiquidationRow._fields
 ORACLE_UPDATE_COLUMNS = OracleUpdateRow._fields
 RECAPTURE_COLUMNS = RecaptureRow._fields
+ASSET_SOURCE_COLUMNS = AssetSourceRow._fields
 ASSET_COLUMNS = AssetRow._fields
 BLOCK_COLUMNS = BlockRow._fields
 
@@ -111,6 +129,7 @@ class Batch:
     recaptures: list[RecaptureRow] = field(default_factory=list)
     assets: list[AssetRow] = field(default_factory=list)
     blocks: list[BlockRow] = field(default_factory=list)
+    asset_sources: list[AssetSourceRow] = field(default_factory=list)
 
     @property
     def events(self) -> int:
@@ -118,10 +137,11 @@ class Batch:
 
     def event_blocks(self) -> list[tuple[int, str]]:
         """(block number, block hash) of every event row, to check them against headers."""
-        rows: list[LiquidationRow | OracleUpdateRow | RecaptureRow] = [
+        rows: list[LiquidationRow | OracleUpdateRow | RecaptureRow | AssetSourceRow] = [
             *self.liquidations,
             *self.oracle_updates,
             *self.recaptures,
+            *self.asset_sources,
         ]
         return [(row.block_number, row.block_hash) for row in rows]
 
@@ -134,3 +154,4 @@ class Batch:
         self.recaptures.extend(other.recaptures)
         self.assets.extend(other.assets)
         self.blocks.extend(other.blocks)
+        self.asset_sources.extend(other.asset_sources)

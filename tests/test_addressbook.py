@@ -129,7 +129,8 @@ async def test_a_pool_without_start_block_is_dated_once_and_kept(
         first = ChainIndexer(undated, dsn)
         try:
             await first.open()
-            assert first.client.stats.by_method.get("eth_getCode", 0) > 0
+            # one request checks that the pool and oracle have code; the rest is the search
+            assert first.client.stats.by_method.get("eth_getCode", 0) > 1
             found = first.first_block
             assert found == chain.pools[0].start_block  # the block the devnet made the proxy in
             assert await first.checkpoint() == found - 1
@@ -145,7 +146,7 @@ async def test_a_pool_without_start_block_is_dated_once_and_kept(
         try:
             await again.open()
             assert again.first_block == found
-            assert again.client.stats.by_method.get("eth_getCode", 0) == 0
+            assert again.client.stats.by_method.get("eth_getCode", 0) == 1  # no search
         finally:
             await again.close()
     finally:

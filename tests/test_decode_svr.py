@@ -9,7 +9,9 @@ from indexer.config import parse_config
 from indexer.decode.events import decode_logs
 from indexer.decode.topics import LIQUIDATION_CALL, SECONDARY_ROUND_ID_UPDATED, SOLVER_TX_RESULT
 from indexer.enrich.prices import usd
+from indexer.enrich.sources import SourceBook
 from indexer.enrich.svr import SvrRules, share
+from indexer.records import AssetSourceRow
 
 POOL = "0x" + "aa" * 20
 AGG = "0x" + "bb" * 20
@@ -37,9 +39,9 @@ def log(address: str, topics: list[str], data: str, block: int, tx: str, index: 
     }
 
 
-def liquidation(block: int, tx: str, index: int, collateral: str = WBTC) -> dict:
+def liquidation(block: int, tx: str, index: int, collateral: str = WBTC, pool: str = POOL) -> dict:
     return log(
-        POOL,
+        pool,
         [
             LIQUIDATION_CALL,
             "0x" + word(collateral),
@@ -57,11 +59,18 @@ def secondary(block: int, tx: str, index: int, round_id: int = 7) -> dict:
     return log(AGG, [SECONDARY_ROUND_ID_UPDATED, "0x" + word(round_id)], "", block, tx, index)
 
 
-def rules(model: str) -> SvrRules:
+POOL2 = "0x" + "a2" * 20
+ORACLE, ORACLE2 = "0x" + "0a" * 20, "0x" + "0b" * 20
+
+
+def rules(model: str, configured: bool = True) -> SvrRules:
+    """The rules of one chain with two markets, core (POOL) and prime (POOL2); AGG is a
+    configured aggregator of WBTC unless `configured` is false (then only the sources
+    count)."""
     svr: dict[str, object] = {
         "model": model,
         "recipients": ["0x" + "99" * 20],
-        "aggregators": [{"address": AGG, "assets": [WBTC]}],
+        "aggregators": [{"address": AGG, "assets": [WBTC]}] if configured else [],
     }
     if model == "atlas":
         svr |= {"atlas": ATLAS, "dapp_control": CONTROL}
@@ -72,7 +81,10 @@ def rules(model: str) -> SvrRules:
                     "chain_id": 1,
                     "rpc_urls": ["http://x:1"],
                     "svr": svr,
-                    "pools": [{"address": POOL, "oracle": POOL, "start_block": 0}],
+                    "pools": [
+                        {"market": "core", "address": POOL, "oracle": ORACLE, "start_block": 0},
+                        {"market": "prime", "address": POOL2, "oracle": ORACLE2, "start_block": 0},
+                    ],
                 }
             }
         }
@@ -80,8 +92,33 @@ def rules(model: str) -> SvrRules:
     return SvrRules(config.chains["ethereum"])
 
 
+def book(r: SvrRules, *rows: AssetSourceRow) -> SourceBook:
+    b = SourceBook(r.chain.svr.aggregators)
+    b.add(rows)
+    return b
+
+
+def source(market: str, block: int, index: int, asset: str, svr: bool) -> AssetSourceRow:
+    """An AssetSourceUpdated of `market`'s oracle setting a source backed by AGG (svr) or
+    by a plain feed."""
+    return AssetSourceRow(
+        1,
+        market,
+        ORACLE if market == "core" else ORACLE2,
+        block,
+        f"0x{block:064x}",
+        "0x" + f"{block:02x}" * 32,
+        index,
+        asset,
+        "0x" + "5e" * 20,
+        AGG if svr else "0x" + "77" * 20,
+        svr,
+        "DualAggregator 1.0.0" if svr else "AccessControlledOffchainAggregator 1.0.0",
+    )
+
+
 def decode(logs: list[dict]):  # type: ignore[no-untyped-def]
-    return decode_logs(logs, frozenset([POOL]), frozenset([AGG]), ATLAS)
+    return decode_logs(logs, frozenset([POOL, POOL2]), frozenset([AGG]), ATLAS)
 
 
 def test_liquidation_decodes_every_field() -> None:
@@ -101,7 +138,8 @@ def test_mev_share_rule_same_block_after_the_update() -> None:
         liquidation(10, tx2, 2, collateral=LINK),
     ]
     decoded = decode(logs)
-    matches = rules("mev-share").attribute(decoded.liquidations, decoded.oracle_updates)
+    r = rules("mev-share")
+    matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
     assert set(matches) == {(tx2, 1)}  # next block: no; LINK/USDC not priced by AGG: no
     assert matches[(tx2, 1)].round_id == 7 and matches[(tx2, 1)].oracle_tx_hash == tx1
 
@@ -109,7 +147,8 @@ def test_mev_share_rule_same_block_after_the_update() -> None:
 def test_liquidation_before_the_update_is_not_svr() -> None:
     tx = "0x" + "01" * 32
     decoded = decode([liquidation(10, tx, 0), secondary(10, tx, 1)])
-    assert rules("mev-share").attribute(decoded.liquidations, decoded.oracle_updates) == {}
+    r = rules("mev-share")
+    assert r.attribute(decoded.liquidations, decoded.oracle_updates, book(r)) == {}
 
 
 def test_atlas_rule_needs_the_same_transaction() -> None:
@@ -126,13 +165,47 @@ def test_atlas_rule_needs_the_same_transaction() -> None:
         [secondary(10, tx1, 0), liquidation(10, tx1, 2), liquidation(10, tx2, 4), result]
     )
     r = rules("atlas")
-    matches = r.attribute(decoded.liquidations, decoded.oracle_updates)
+    matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
     assert set(matches) == {(tx1, 2)}
     (payment,) = r.atlas_payments(
-        decoded.liquidations, matches, decoded.oracle_updates, decoded.solver_results
+        decoded.liquidations, matches, decoded.oracle_updates, decoded.solver_results, book(r)
     )
     assert payment.amount == 5 * 10**17 and payment.token is None
     assert payment.liquidation_keys == ((tx1, 2),) and payment.aggregator == AGG
+
+
+def test_only_the_source_in_force_in_the_liquidations_market_counts() -> None:
+    """With nothing configured, AGG counts where it stood behind a source of the
+    liquidation's asset in its own market, from the AssetSourceUpdated on: not before the
+    switch (even in the switch's block, before its log), not in the other market, not for
+    another asset, and no longer once the source moved away from it."""
+    tx = ["0x" + f"{i:02x}" * 32 for i in range(1, 8)]
+    r = rules("mev-share", configured=False)
+    sources = book(
+        r,
+        source("core", 20, 3, WBTC, svr=True),  # core WBTC -> AGG from block 20, log 3
+        source("prime", 20, 9, WBTC, svr=False),  # prime WBTC: a plain feed
+        source("core", 40, 0, WBTC, svr=False),  # core WBTC away from AGG at block 40
+    )
+    logs = [
+        secondary(10, tx[0], 0),
+        liquidation(10, tx[1], 1),  # before the switch's block
+        secondary(20, tx[2], 1),
+        liquidation(20, tx[3], 2),  # the switch's block, before its log (3)
+        secondary(20, tx[4], 5),
+        liquidation(20, tx[5], 6),  # after it: SVR
+        liquidation(20, tx[5], 7, pool=POOL2),  # prime: its WBTC source is a plain feed
+        liquidation(20, tx[5], 8, collateral=LINK),  # LINK/USDC: no SVR source
+        secondary(40, tx[6], 1),
+        liquidation(40, tx[6], 2),  # after the switch away
+    ]
+    decoded = decode(logs)
+    matches = r.attribute(decoded.liquidations, decoded.oracle_updates, sources)
+    assert set(matches) == {(tx[5], 6)}
+    assert matches[(tx[5], 6)].oracle_tx_hash == tx[4]
+    assert r.attribute(decoded.liquidations, decoded.oracle_updates, book(r)) == {}
+    assert sources.in_force(AGG, 20, 4) and not sources.in_force(AGG, 20, 2)
+    assert not sources.in_force(AGG, 40, 1)
 
 
 def test_usd_and_split_are_exact() -> None:

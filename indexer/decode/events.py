@@ -7,11 +7,12 @@ hot path decodes hundreds of thousands of logs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from indexer.decode.topics import (
     ANSWER_UPDATED,
+    ASSET_SOURCE_UPDATED,
     LIQUIDATION_CALL,
     NEW_TRANSMISSION,
     ORACLE_TOPICS,
@@ -64,6 +65,15 @@ class OracleUpdate:
     route: str | None
     round_id: int | None
     answer: int | None
+
+
+class SourceUpdate(NamedTuple):
+    """AssetSourceUpdated(asset, source) of an AaveOracle: from here on the oracle prices
+    `asset` with `source`."""
+
+    pos: LogPosition
+    asset: str
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,15 +217,33 @@ def decode_solver_result(log: Log) -> SolverResult:
     )
 
 
+def decode_source_update(log: Log) -> SourceUpdate:
+    topics = log["topics"]
+    if len(topics) != 3:
+        raise DecodeError("AssetSourceUpdated needs 3 topics")
+    for word in topics[1:]:
+        if not isinstance(word, str) or not _TOPIC.fullmatch(word.lower()):
+            raise DecodeError(f"AssetSourceUpdated with a malformed topic {word!r:.70}")
+    return SourceUpdate(position(log), _word_address(topics[1]), _word_address(topics[2]))
+
+
+_TOPIC = re.compile(r"0x[0-9a-f]{64}")
+
+
 @dataclass(slots=True)
 class DecodedLogs:
     liquidations: list[Liquidation]
     oracle_updates: list[OracleUpdate]
     solver_results: list[SolverResult]
+    source_updates: list[SourceUpdate] = field(default_factory=list)
 
 
 def decode_logs(
-    logs: list[Log], pools: frozenset[str], aggregators: frozenset[str], atlas: str | None
+    logs: list[Log],
+    pools: frozenset[str],
+    aggregators: frozenset[str],
+    atlas: str | None,
+    oracles: frozenset[str] = frozenset(),
 ) -> DecodedLogs:
     """Sort logs by emitter and topic into records; unknown or removed logs are skipped."""
     out = DecodedLogs([], [], [])
@@ -233,4 +261,6 @@ def decode_logs(
             out.oracle_updates.append(decode_oracle_update(log))
         elif topic0 == SOLVER_TX_RESULT and atlas is not None and address == atlas:
             out.solver_results.append(decode_solver_result(log))
+        elif topic0 == ASSET_SOURCE_UPDATED and address in oracles:
+            out.source_updates.append(decode_source_update(log))
     return out

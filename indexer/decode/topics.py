@@ -16,6 +16,8 @@ PRIMARY_FEED_UNLOCKED = topic("PrimaryFeedUnlocked(uint32)")
 SOLVER_TX_RESULT = topic(
     "SolverTxResult(address,address,address,address,uint256,bool,bool,uint256)"
 )
+#: AaveOracle: an asset's price source was set (by its constructor, governance or a steward).
+ASSET_SOURCE_UPDATED = topic("AssetSourceUpdated(address,address)")
 #: ERC-20 Transfer; the treasury's fee is an aToken Transfer (enrich/fees.py).
 TRANSFER = topic("Transfer(address,address,uint256)")
 

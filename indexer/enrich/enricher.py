@@ -11,6 +11,7 @@ from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Liquidation, OracleUpdate
 from indexer.enrich.fees import TreasuryFees
 from indexer.enrich.prices import PriceOracle, usd
+from indexer.enrich.sources import SourceBook, rows_for
 from indexer.enrich.svr import NO_SHARE, Payment, SvrMatch, SvrRules, SvrShare, liquidation_shares
 from indexer.enrich.tokens import Token, TokenRegistry
 from indexer.fetch.headers import Header, check_block, fetch_headers
@@ -26,14 +27,31 @@ Prices = dict[tuple[str, int], int | None]
 _NOT_SVR = (False, None, None, None, *NO_SHARE)  # is_svr .. svr_chainlink_usd
 
 
+def oracle_markets(chain: ChainConfig) -> dict[str, list[str]]:
+    """The markets each AaveOracle of the chain prices (usually one)."""
+    markets: dict[str, list[str]] = {}
+    for pool in chain.pools:
+        markets.setdefault(pool.oracle, []).append(pool.market)
+    return markets
+
+
 class Enricher:
-    def __init__(self, chain: ChainConfig, client: RpcClient, tokens: TokenRegistry) -> None:
+    def __init__(
+        self,
+        chain: ChainConfig,
+        client: RpcClient,
+        tokens: TokenRegistry,
+        book: SourceBook | None = None,
+    ) -> None:
         self.chain = chain
         self.client = client
         self.tokens = tokens
         self.oracles = {pool.address: PriceOracle(client, pool.oracle) for pool in chain.pools}
         self.default_oracle = self.oracles[chain.pools[0].address]
         self.markets = {pool.address: pool.market for pool in chain.pools}
+        self.oracle_markets = oracle_markets(chain)
+        #: the asset sources written so far; the pipeline keeps it current
+        self.book = book if book is not None else SourceBook(chain.svr.aggregators)
         self.svr = SvrRules(chain)
         self.fees = TreasuryFees(client, chain.max_block_range)
 
@@ -47,6 +65,15 @@ class Enricher:
         chain_id = self.chain.chain_id
         batch = Batch(chain_id, first_block, last_block)
         liqs, updates = decoded.liquidations, decoded.oracle_updates
+        if decoded.source_updates:
+            batch.asset_sources = await rows_for(
+                self.client,
+                self.chain.name,
+                chain_id,
+                self.oracle_markets,
+                decoded.source_updates,
+                self.book,
+            )
         if not liqs and not updates and not decoded.solver_results:
             return batch
         await asyncio.sleep(0)  # the range was just decoded: let a write in flight move
@@ -58,8 +85,9 @@ class Enricher:
         batch.assets.extend(self._asset_rows(learned))
 
         fees = await self.fees.fees(liqs)
-        matches = self.svr.attribute(liqs, updates)
-        payments = await self._payments(decoded, matches)
+        book = self.book.extended(batch.asset_sources)  # this range's own switches count
+        matches = self.svr.attribute(liqs, updates, book)
+        payments = await self._payments(decoded, matches, book)
         learned = await self.tokens.ensure({p.token for p in payments if p.token is not None})
         batch.assets.extend(self._asset_rows(learned))
 
@@ -218,11 +246,11 @@ class Enricher:
         return times
 
     async def _payments(
-        self, decoded: DecodedLogs, matches: dict[tuple[str, int], SvrMatch]
+        self, decoded: DecodedLogs, matches: dict[tuple[str, int], SvrMatch], book: SourceBook
     ) -> list[Payment]:
         liqs = decoded.liquidations
         payments = self.svr.atlas_payments(
-            liqs, matches, decoded.oracle_updates, decoded.solver_results
+            liqs, matches, decoded.oracle_updates, decoded.solver_results, book
         )
         numbers = sorted(self.svr.blocks_needing_transactions(liqs, matches))
         if numbers:

@@ -2,9 +2,10 @@
 
 The project's documented rule (docs/SVR.md):
 - A LiquidationCall is SVR when, in the same block (MEV-Share, Ethereum) or the same
-  transaction (Atlas: Arbitrum, Base), an earlier log is a SecondaryRoundIdUpdated of a
-  configured SVR aggregator that prices the liquidation's collateral or debt asset. The
-  nearest such update is the one attributed.
+  transaction (Atlas: Arbitrum, Base), an earlier log is a SecondaryRoundIdUpdated of an
+  SVR aggregator that stood, at the liquidation's position, behind the source of its
+  collateral or debt asset in its own market (enrich/sources.py dates the sources on-chain;
+  configured aggregators count as well). The nearest such update is the one attributed.
 - Recaptured value, MEV-Share: each native transfer in that block to a configured recipient,
   sent after the first SVR liquidation (the builder's refund). Atlas: each successful
   SolverTxResult of the configured DAppControl in the transaction (bidAmount in bidToken).
@@ -25,6 +26,7 @@ from typing import Any, NamedTuple
 from indexer.config import ChainConfig, SplitRule
 from indexer.decode.events import Liquidation, OracleUpdate, SolverResult
 from indexer.enrich.prices import EXACT
+from indexer.enrich.sources import SourceBook
 from indexer.records import RecaptureRow
 
 SHARE_PLACES = Decimal("1e-18")
@@ -68,27 +70,25 @@ class SvrRules:
     def __init__(self, chain: ChainConfig) -> None:
         self.chain = chain
         self.model = chain.svr.model
-        self.prices: dict[str, set[str]] = {}
-        for aggregator in chain.svr.aggregators:
-            self.prices.setdefault(aggregator.address, set()).update(aggregator.assets)
+        self.markets = {pool.address: pool.market for pool in chain.pools}
         self.recipients = frozenset(chain.svr.recipients)
-
-    @property
-    def active(self) -> bool:
-        return self.model != "none" and bool(self.prices)
 
     def _scope(self, tx_hash: str, block_number: int) -> object:
         return tx_hash if self.model == "atlas" else block_number
 
     def attribute(
-        self, liquidations: Sequence[Liquidation], updates: Sequence[OracleUpdate]
+        self,
+        liquidations: Sequence[Liquidation],
+        updates: Sequence[OracleUpdate],
+        book: SourceBook,
     ) -> dict[tuple[str, int], SvrMatch]:
         """SVR liquidations by (tx_hash, log_index)."""
-        if not self.active:
+        svr = book.aggregators()
+        if self.model == "none" or not svr:
             return {}
         secondary: dict[object, list[OracleUpdate]] = defaultdict(list)
         for update in updates:
-            if update.kind == "secondary_round_id_updated" and update.pos.address in self.prices:
+            if update.kind == "secondary_round_id_updated" and update.pos.address in svr:
                 secondary[self._scope(update.pos.tx_hash, update.pos.block_number)].append(update)
         matches: dict[tuple[str, int], SvrMatch] = {}
         for liq in liquidations:
@@ -96,11 +96,12 @@ class SvrRules:
             if not candidates:
                 continue
             best: OracleUpdate | None = None
+            market = self.markets[liq.pos.address]
+            block, index = liq.pos.block_number, liq.pos.log_index
+            behind = book.svr_aggregators(market, liq.collateral_asset, block, index)
+            behind += book.svr_aggregators(market, liq.debt_asset, block, index)
             for update in candidates:
-                if update.pos.log_index >= liq.pos.log_index:
-                    continue
-                priced = self.prices[update.pos.address]
-                if liq.collateral_asset not in priced and liq.debt_asset not in priced:
+                if update.pos.log_index >= index or update.pos.address not in behind:
                     continue
                 if best is None or update.pos.log_index > best.pos.log_index:
                     best = update
@@ -161,6 +162,7 @@ class SvrRules:
         matches: dict[tuple[str, int], SvrMatch],
         updates: Sequence[OracleUpdate],
         results: Sequence[SolverResult],
+        book: SourceBook,
     ) -> list[Payment]:
         if self.model != "atlas":
             return []
@@ -173,7 +175,8 @@ class SvrRules:
         tx_aggregator = {
             u.pos.tx_hash: u.pos.address
             for u in updates
-            if u.kind == "secondary_round_id_updated" and u.pos.address in self.prices
+            if u.kind == "secondary_round_id_updated"
+            and book.in_force(u.pos.address, u.pos.block_number, u.pos.log_index)
         }
         payments = []
         for result in results:

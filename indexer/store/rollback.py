@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from indexer.store.writer import MAIN_STREAM
+from indexer.store.writer import MAIN_STREAM, SOURCES_STREAM
 
 STORED_HASHES = """
 SELECT block_number, block_hash FROM blocks
@@ -21,7 +21,7 @@ STORED_HASH = "SELECT block_hash FROM blocks WHERE chain_id = $1 AND block_numbe
 #: table -> the DELETE of its rows above the ancestor; the rows' tables before `blocks`.
 DELETE_ABOVE = {
     table: f"DELETE FROM {table} WHERE chain_id = $1 AND block_number > $2"
-    for table in ("liquidations", "svr_oracle_updates", "svr_recaptures", "blocks")
+    for table in ("liquidations", "svr_oracle_updates", "svr_recaptures", "asset_sources", "blocks")
 }
 CHECKPOINT_BACK = """
 UPDATE checkpoints SET block_number = $3, block_hash = $4, updated_at = now()
@@ -55,7 +55,8 @@ async def rollback(
         for table, sql in DELETE_ABOVE.items():
             status = await conn.execute(sql, chain_id, ancestor)
             removed[table] = int(status.rsplit(" ", 1)[1])
-        await conn.execute(CHECKPOINT_BACK, chain_id, MAIN_STREAM, ancestor, ancestor_hash)
+        for stream in (MAIN_STREAM, SOURCES_STREAM):
+            await conn.execute(CHECKPOINT_BACK, chain_id, stream, ancestor, ancestor_hash)
         await conn.execute(STATUS_BACK, chain_id, ancestor)
     return removed
 

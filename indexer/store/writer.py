@@ -22,13 +22,18 @@ from typing import Any
 import asyncpg
 
 from indexer.records import (
+    ASSET_SOURCE_COLUMNS,
     LIQUIDATION_COLUMNS,
     ORACLE_UPDATE_COLUMNS,
     RECAPTURE_COLUMNS,
+    AssetSourceRow,
     Batch,
 )
 
 MAIN_STREAM = "main"
+#: How far every oracle's AssetSourceUpdated history has been read (ahead of the main
+#: stream: a range is attributed with the sources known up to its end).
+SOURCES_STREAM = "sources"
 
 _STAGING = {
     "liquidations": ("stage_liquidations", LIQUIDATION_COLUMNS),
@@ -101,6 +106,23 @@ POOL_DEPLOYMENTS = "SELECT pool, block_number FROM pool_deployments WHERE chain_
 KEEP_POOL_DEPLOYMENT = """
 INSERT INTO pool_deployments (chain_id, pool, block_number) VALUES ($1, $2, $3)
 ON CONFLICT (chain_id, pool) DO UPDATE SET block_number = EXCLUDED.block_number
+"""
+
+INSERT_ASSET_SOURCE = (
+    f"INSERT INTO asset_sources ({', '.join(ASSET_SOURCE_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(ASSET_SOURCE_COLUMNS) + 1))}) "
+    "ON CONFLICT DO NOTHING"
+)
+ASSET_SOURCES = f"""
+SELECT {", ".join(ASSET_SOURCE_COLUMNS)} FROM asset_sources
+WHERE chain_id = $1 ORDER BY block_number, log_index
+"""
+ADVANCE_SOURCES = """
+INSERT INTO checkpoints (chain_id, stream, block_number, updated_at) VALUES ($1, $2, $4, now())
+ON CONFLICT (chain_id, stream) DO UPDATE SET block_number = EXCLUDED.block_number,
+    updated_at = now()
+WHERE checkpoints.block_number = $3
+RETURNING 1
 """
 
 COPY_CHUNK_ROWS = 2000  # rows encoded per COPY data message
@@ -249,7 +271,35 @@ async def _write_rows(conn: asyncpg.Connection, batch: Batch, *, replay: bool) -
         inserted += int(status.rsplit(" ", 1)[1])
     if batch.blocks:
         await conn.executemany(UPSERT_BLOCK, batch.blocks)
+    if batch.asset_sources:
+        await conn.executemany(INSERT_ASSET_SOURCE, batch.asset_sources)
     return inserted
+
+
+async def keep_sources(
+    conn: asyncpg.Connection,
+    chain_id: int,
+    rows: Sequence[AssetSourceRow],
+    previous: int,
+    last: int,
+    chain_name: str,
+) -> None:
+    """The asset sources found in (previous, last] and the sources checkpoint moved to
+    `last`, in one transaction (compare-and-set, as the main stream's)."""
+    async with conn.transaction():
+        moved = await conn.fetchval(ADVANCE_SOURCES, chain_id, SOURCES_STREAM, previous, last)
+        if moved is None:
+            current = await read_checkpoint(conn, chain_id, SOURCES_STREAM)
+            raise CheckpointConflict(
+                f"{chain_name}: sources checkpoint is at {current}, expected {previous}"
+            )
+        if rows:
+            await conn.executemany(INSERT_ASSET_SOURCE, rows)
+
+
+async def asset_sources(conn: asyncpg.Connection, chain_id: int) -> list[AssetSourceRow]:
+    """Every asset source kept for the chain, in chain order."""
+    return [AssetSourceRow(*r) for r in await conn.fetch(ASSET_SOURCES, chain_id)]
 
 
 async def skip_to(
