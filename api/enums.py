@@ -42,10 +42,12 @@ class LiquidationOrder(Enum):
 @strawberry.enum(
     description="A grouping of `liquidationStats`. At most one of HOUR, DAY, WEEK (ISO, from "
     "Monday), MONTH; periods are UTC. COLLATERAL_ASSET and DEBT_ASSET imply CHAIN (an asset "
-    "is an address on one chain)."
+    "is an address on one chain). MARKET alone adds up a market name over the chains that "
+    "have it (every chain has a core market): group by CHAIN and MARKET for each chain's."
 )
 class StatsDimension(Enum):
     CHAIN = "CHAIN"
+    MARKET = "MARKET"
     HOUR = "HOUR"
     DAY = "DAY"
     WEEK = "WEEK"
@@ -55,9 +57,14 @@ class StatsDimension(Enum):
     LIQUIDATOR = "LIQUIDATOR"
 
 
-@strawberry.enum(description="A grouping of `svrRevenue` (periods are UTC days, weeks, months).")
+@strawberry.enum(
+    description="A grouping of `svrRevenue` (periods are UTC days, weeks, months). MARKET: an "
+    "SVR liquidation's market, and a recapture's is that of the first liquidation it belongs "
+    "to (null when it belongs to none)."
+)
 class SvrRevenueDimension(Enum):
     CHAIN = "CHAIN"
+    MARKET = "MARKET"
     DAY = "DAY"
     WEEK = "WEEK"
     MONTH = "MONTH"

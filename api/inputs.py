@@ -16,6 +16,8 @@ from api.queries import LiquidationWhere, SvrWhere
 from api.scalars import Address
 
 MAX_CHAIN_IDS = 64
+MAX_MARKETS = 64
+MAX_MARKET_CHARS = 64
 _MAX_USD = Decimal(10) ** 30
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -25,6 +27,10 @@ class LiquidationFilter:
     chains: list[Chain] | None = strawberry.field(default=None, description="Any of these.")
     chain_ids: list[int] | None = strawberry.field(
         default=None, description="Any of these chain ids (also chains outside the enum)."
+    )
+    markets: list[str] | None = strawberry.field(
+        default=None,
+        description="Any of these markets, by the configuration's names (core, prime, ...).",
     )
     user: Address | None = strawberry.field(default=None, description="The borrower.")
     liquidator: Address | None = None
@@ -47,6 +53,11 @@ class LiquidationFilter:
 class SvrRevenueFilter:
     chains: list[Chain] | None = None
     chain_ids: list[int] | None = None
+    markets: list[str] | None = strawberry.field(
+        default=None,
+        description="Any of these markets (recaptures that belong to no liquidation have none, "
+        "so they are left out).",
+    )
     aggregator: Address | None = None
     time_from: datetime | None = strawberry.field(
         default=None, description="Inclusive; midnight UTC (the data is daily)."
@@ -70,6 +81,25 @@ def selected_chain_ids(
     if len(ids) > MAX_CHAIN_IDS:
         raise ApiError(f"chainIds: at most {MAX_CHAIN_IDS} chains")
     return tuple(sorted(ids))
+
+
+def selected_markets(markets: list[str] | None) -> tuple[str, ...] | None:
+    """The distinct market names, sorted; None when not given (all). A name is never empty
+    (the configuration refuses one), so an empty name is a mistake, not a market."""
+    if markets is None:
+        return None
+    for name in markets:
+        if not name.strip():
+            raise ApiError("markets: a market name is not empty (e.g. core, prime)")
+        if len(name) > MAX_MARKET_CHARS:
+            raise ApiError(
+                f"markets: {excerpt(name)!r} is not a market name (at most "
+                f"{MAX_MARKET_CHARS} characters)"
+            )
+    names = set(markets)
+    if len(names) > MAX_MARKETS:
+        raise ApiError(f"markets: at most {MAX_MARKETS} markets")
+    return tuple(sorted(names))
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -121,6 +151,7 @@ def liquidation_where(f: LiquidationFilter | None) -> LiquidationWhere:
     time_from, time_to = _time_range(f.time_from, f.time_to)
     return LiquidationWhere(
         chain_ids=selected_chain_ids(f.chains, f.chain_ids),
+        markets=selected_markets(f.markets),
         user=f.user,
         liquidator=f.liquidator,
         collateral_asset=f.collateral_asset,
@@ -143,6 +174,7 @@ def svr_where(f: SvrRevenueFilter | None) -> SvrWhere:
     time_from, time_to = _time_range(f.time_from, f.time_to)
     return SvrWhere(
         chain_ids=selected_chain_ids(f.chains, f.chain_ids),
+        markets=selected_markets(f.markets),
         aggregator=f.aggregator,
         time_from=time_from,
         time_to=time_to,

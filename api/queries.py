@@ -15,7 +15,11 @@ Which table serves which query:
   assets, `liquidator_rollup_daily` for the liquidator, and the base table only when no
   rollup holds what the query needs.
 - Query.svrRevenue: `svr_revenue_rollup_daily`, always.
+- Query.svrFeeds: the view `asset_source_windows` (over `asset_sources`), joined to `assets`.
 - Query.indexerStatus and /readyz: `chain_status`.
+
+Every rollup is keyed by market too, so a `markets` filter or a MARKET grouping never
+sends a query to the base table.
 """
 
 from __future__ import annotations
@@ -61,9 +65,9 @@ def _bound(p: _Params, pairs: list[tuple[str, object]]) -> list[str]:
     return [fragment.format(p=p(value)) for fragment, value in pairs if value is not None]
 
 
-def _array(chain_ids: tuple[int, ...] | None) -> list[int] | None:
-    """Chain ids as asyncpg binds an integer[]."""
-    return list(chain_ids) if chain_ids is not None else None
+def _array(values: tuple[int, ...] | tuple[str, ...] | None) -> list[object] | None:
+    """Chain ids or markets as asyncpg binds an integer[] or a text[]."""
+    return list(values) if values is not None else None
 
 
 # --------------------------------------------------------------------------------------
@@ -95,6 +99,30 @@ def assets(chain_ids: tuple[int, ...] | None) -> Sql:
     return Sql(ASSETS, (list(chain_ids) if chain_ids is not None else None, MAX_ASSETS))
 
 
+# Each source's window (asset_source_windows, a view over asset_sources), the SVR ones or
+# all; a filter on chain or market reaches asset_sources (they are the window's partition).
+SVR_FEEDS = """
+SELECT w.chain_id, w.market, w.oracle, w.asset, w.source, w.aggregator, w.is_svr,
+       w.type_and_version, w.from_block, w.to_block,
+       a.symbol AS asset_symbol, a.decimals AS asset_decimals
+FROM asset_source_windows w
+LEFT JOIN assets a ON a.chain_id = w.chain_id AND a.address = w.asset
+WHERE ($1::integer[] IS NULL OR w.chain_id = ANY($1::integer[]))
+  AND ($2::text[] IS NULL OR w.market = ANY($2::text[]))
+  AND ($3::boolean IS NOT TRUE OR w.is_svr)
+ORDER BY w.chain_id, w.market, w.asset, w.from_block, w.from_log_index
+LIMIT $4
+"""
+MAX_SVR_FEEDS = 10_000
+
+
+def svr_feeds(
+    chain_ids: tuple[int, ...] | None, markets: tuple[str, ...] | None, svr_only: bool | None
+) -> Sql:
+    """The sources' windows, ordered by chain, market, asset and first block."""
+    return Sql(SVR_FEEDS, (_array(chain_ids), _array(markets), svr_only, MAX_SVR_FEEDS))
+
+
 # --------------------------------------------------------------------------------------
 # Liquidations (base table)
 # --------------------------------------------------------------------------------------
@@ -106,6 +134,7 @@ class LiquidationWhere:
     datetimes timezone-aware). `time_to` is exclusive, `block_to` inclusive."""
 
     chain_ids: tuple[int, ...] | None = None
+    markets: tuple[str, ...] | None = None
     user: str | None = None
     liquidator: str | None = None
     collateral_asset: str | None = None
@@ -146,6 +175,7 @@ class LiquidationWhere:
 
 # Condition fragments on the base table (alias l); {p} is the bind parameter.
 L_CHAINS = "l.chain_id = ANY({p}::integer[])"
+L_MARKETS = "l.market = ANY({p}::text[])"
 L_USER = "l.user_address = {p}"
 L_LIQUIDATOR = "l.liquidator = {p}"
 L_COLLATERAL = "l.collateral_asset = {p}"
@@ -169,6 +199,7 @@ def _liquidation_conditions(w: LiquidationWhere, p: _Params) -> list[str]:
         p,
         [
             (L_CHAINS, _array(w.chain_ids)),
+            (L_MARKETS, _array(w.markets)),
             (L_USER, w.user),
             (L_LIQUIDATOR, w.liquidator),
             (L_COLLATERAL, w.collateral_asset),
@@ -233,7 +264,7 @@ KEYSET_AFTER = {
 
 LIQUIDATION_COLUMNS = """
     l.chain_id, l.block_number, l.block_hash, l.block_time, l.tx_hash, l.tx_index,
-    l.log_index, l.pool, l.collateral_asset, l.debt_asset, l.user_address, l.liquidator,
+    l.log_index, l.pool, l.market, l.collateral_asset, l.debt_asset, l.user_address, l.liquidator,
     l.debt_to_cover, l.liquidated_collateral_amount, l.receive_atoken, l.collateral_price,
     l.debt_price, l.collateral_usd, l.debt_usd, l.protocol_fee_amount, l.is_svr,
     l.svr_aggregator, l.svr_round_id, l.svr_oracle_tx_hash, l.svr_recaptured_usd,
@@ -346,7 +377,8 @@ def time_unit(dims: frozenset[StatsDimension] | frozenset[SvrRevenueDimension]) 
 
 
 def stats_source(where: LiquidationWhere, dims: frozenset[StatsDimension]) -> StatsSource:
-    """The smallest table that answers the query exactly.
+    """The smallest table that answers the query exactly (every rollup is keyed by chain and
+    market, so neither decides).
 
     - filters on user, txHash, finalized, blockFrom/blockTo, minDebtUsd or
       minCollateralUsd: the base table (no rollup keeps those columns);
@@ -415,12 +447,13 @@ def check_row_count(n: int) -> None:
 
 STATS = """
 WITH g AS (
-    SELECT {chain} AS chain_id, {period} AS period, {collateral} AS collateral_asset,
-           {debt} AS debt_asset, {liquidator} AS liquidator, {measures}
+    SELECT {chain} AS chain_id, {market} AS market, {period} AS period,
+           {collateral} AS collateral_asset, {debt} AS debt_asset, {liquidator} AS liquidator,
+           {measures}
     FROM {source}
     WHERE {where}
-    GROUP BY 1, 2, 3, 4, 5
-    ORDER BY 2, 1, 3, 4, 5
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ORDER BY 3, 1, 2, 4, 5, 6
     LIMIT {limit}
 )
 SELECT g.*, ca.symbol AS collateral_symbol, ca.decimals AS collateral_decimals,
@@ -428,19 +461,20 @@ SELECT g.*, ca.symbol AS collateral_symbol, ca.decimals AS collateral_decimals,
 FROM g
 LEFT JOIN assets ca ON ca.chain_id = g.chain_id AND ca.address = g.collateral_asset
 LEFT JOIN assets da ON da.chain_id = g.chain_id AND da.address = g.debt_asset
-ORDER BY g.period, g.chain_id, g.collateral_asset, g.debt_asset, g.liquidator
+ORDER BY g.period, g.chain_id, g.market, g.collateral_asset, g.debt_asset, g.liquidator
 """
 
 # Without an asset dimension there is no asset metadata to join: one plain GROUP BY.
 STATS_WITHOUT_ASSETS = """
-SELECT {chain} AS chain_id, {period} AS period, {collateral} AS collateral_asset,
-       {debt} AS debt_asset, {liquidator} AS liquidator, {measures},
+SELECT {chain} AS chain_id, {market} AS market, {period} AS period,
+       {collateral} AS collateral_asset, {debt} AS debt_asset, {liquidator} AS liquidator,
+       {measures},
        NULL::text AS collateral_symbol, NULL::integer AS collateral_decimals,
        NULL::text AS debt_symbol, NULL::integer AS debt_decimals
 FROM {source}
 WHERE {where}
-GROUP BY 1, 2, 3, 4, 5
-ORDER BY 2, 1, 3, 4, 5
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY 3, 1, 2, 4, 5, 6
 LIMIT {limit}
 """
 
@@ -482,6 +516,7 @@ STATS_FROM = {
 # so a bucket start in [from, to) is exactly a block_time in [from, to). A rollup row
 # without a liquidation of the asked-for kind is left out, as GROUP BY over rows would.
 R_CHAINS = "r.chain_id = ANY({p}::integer[])"
+R_MARKETS = "r.market = ANY({p}::text[])"
 R_COLLATERAL = "r.collateral_asset = {p}"
 R_DEBT = "r.debt_asset = {p}"
 R_LIQUIDATOR = "r.liquidator = {p}"
@@ -500,6 +535,7 @@ def _rollup_conditions(where: LiquidationWhere, p: _Params) -> list[str]:
         p,
         [
             (R_CHAINS, _array(where.chain_ids)),
+            (R_MARKETS, _array(where.markets)),
             (R_COLLATERAL, where.collateral_asset),
             (R_DEBT, where.debt_asset),
             (R_LIQUIDATOR, where.liquidator),
@@ -525,6 +561,7 @@ def liquidation_stats(
     template = STATS if dims & _ASSET_DIMS else STATS_WITHOUT_ASSETS
     text = template.format(
         chain=f"{alias}.chain_id" if StatsDimension.CHAIN in dims else NO_CHAIN,
+        market=f"{alias}.market" if StatsDimension.MARKET in dims else NO_TEXT,
         period=PERIOD.format(unit=unit, column=time_column) if unit else NO_PERIOD,
         collateral=(
             f"{alias}.collateral_asset" if StatsDimension.COLLATERAL_ASSET in dims else NO_TEXT
@@ -547,13 +584,17 @@ def liquidation_stats(
 @dataclass(frozen=True)
 class SvrWhere:
     chain_ids: tuple[int, ...] | None = None
+    markets: tuple[str, ...] | None = None
     aggregator: str | None = None
     time_from: datetime | None = None
     time_to: datetime | None = None
 
 
+# A recapture of no liquidation has market '' in the rollup: never one of `markets` (a
+# market name is not empty), and null when grouped by MARKET.
 SVR_REVENUE = """
-SELECT {chain} AS chain_id, {period} AS period, {aggregator} AS aggregator,
+SELECT {chain} AS chain_id, {market} AS market, {period} AS period,
+       {aggregator} AS aggregator,
        sum(r.svr_liquidation_count) AS svr_liquidation_count,
        sum(r.svr_liquidated_usd) AS svr_liquidated_usd,
        sum(r.recapture_count) AS recapture_count,
@@ -562,8 +603,8 @@ SELECT {chain} AS chain_id, {period} AS period, {aggregator} AS aggregator,
        sum(r.chainlink_usd) AS chainlink_usd
 FROM svr_revenue_rollup_daily r
 WHERE {where}
-GROUP BY 1, 2, 3
-ORDER BY 2, 1, 3
+GROUP BY 1, 2, 3, 4
+ORDER BY 3, 1, 2, 4
 LIMIT {limit}
 """
 
@@ -583,6 +624,7 @@ def svr_revenue(where: SvrWhere, dims: frozenset[SvrRevenueDimension]) -> Sql:
         p,
         [
             (R_CHAINS, _array(where.chain_ids)),
+            (R_MARKETS, _array(where.markets)),
             (R_AGGREGATOR, where.aggregator),
             (R_BUCKET_FROM, where.time_from),
             (R_BUCKET_TO, where.time_to),
@@ -591,6 +633,7 @@ def svr_revenue(where: SvrWhere, dims: frozenset[SvrRevenueDimension]) -> Sql:
     unit = time_unit(dims)
     text = SVR_REVENUE.format(
         chain="r.chain_id" if SvrRevenueDimension.CHAIN in dims else NO_CHAIN,
+        market="nullif(r.market, '')" if SvrRevenueDimension.MARKET in dims else NO_TEXT,
         period=PERIOD.format(unit=unit, column="r.bucket") if unit else NO_PERIOD,
         aggregator="r.aggregator" if SvrRevenueDimension.AGGREGATOR in dims else NO_TEXT,
         where=_where(conditions),

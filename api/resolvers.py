@@ -25,6 +25,7 @@ from api.inputs import (
     liquidation_where,
     parse_liquidation_id,
     selected_chain_ids,
+    selected_markets,
     svr_where,
 )
 from api.limits import DEFAULT_FIRST, MAX_FIRST
@@ -39,9 +40,11 @@ from api.types import (
     LiquidationEdge,
     LiquidationStatsRow,
     PageInfo,
+    SvrFeed,
     SvrRevenueRow,
     make_asset,
     make_liquidation,
+    make_svr_feed,
 )
 
 
@@ -133,8 +136,8 @@ class Query:
 
     @strawberry.field(
         description="Liquidation totals grouped by the given dimensions, one row per non-empty "
-        "group, ordered by period, chain, assets, liquidator; without groupBy, one row with "
-        "the totals. Served from the rollups (their cost does not grow with the number of "
+        "group, ordered by period, chain, market, assets, liquidator; without groupBy, one row "
+        "with the totals. Served from the rollups (their cost does not grow with the number of "
         "liquidations); filters on user, txHash, finalized, blocks or minimum USD, time bounds "
         "that are not whole hours (whole days when assets or the liquidator are grouped or "
         "filtered), HOUR with assets or liquidator, and assets together with liquidator are "
@@ -159,6 +162,7 @@ class Query:
             LiquidationStatsRow(
                 chain=chain_of(r["chain_id"]),
                 chain_id=r["chain_id"],
+                market=r["market"],
                 period=r["period"],
                 collateral_asset=make_asset(
                     r["chain_id"],
@@ -187,7 +191,7 @@ class Query:
     @strawberry.field(
         description="SVR revenue (liquidations that went through SVR, value recaptured, and "
         "its Aave / Chainlink split) grouped by the given dimensions, one row per non-empty "
-        "group ordered by period, chain, aggregator; without groupBy, one row with the "
+        "group ordered by period, chain, market, aggregator; without groupBy, one row with the "
         f"totals. From the daily SVR rollup. At most {MAX_GROUPED_ROWS:,} rows."
     )
     async def svr_revenue(
@@ -204,6 +208,7 @@ class Query:
             SvrRevenueRow(
                 chain=chain_of(r["chain_id"]),
                 chain_id=r["chain_id"],
+                market=r["market"],
                 period=r["period"],
                 aggregator=Address(r["aggregator"]) if r["aggregator"] else None,
                 svr_liquidation_count=_int(r["svr_liquidation_count"]),
@@ -244,3 +249,24 @@ class Query:
         ids = selected_chain_ids(chains, None)
         rows = await info.context.db.fetch(queries.assets(ids))
         return [make_asset(r["chain_id"], r["address"], r["symbol"], r["decimals"]) for r in rows]
+
+    @strawberry.field(
+        description="The price sources of the markets' AaveOracles over time, one row per "
+        "source and the blocks it was in force (ordered by chain, market, asset address, "
+        "fromBlock): by default only those whose aggregator is an SVR one; svrOnly: false "
+        f"gives every source. At most {queries.MAX_SVR_FEEDS:,} rows."
+    )
+    async def svr_feeds(
+        self,
+        info: Info,
+        chains: list[Chain] | None = None,
+        chain_ids: list[int] | None = None,
+        markets: list[str] | None = None,
+        svr_only: Annotated[
+            bool | None,
+            strawberry.argument(description="true (default): SVR sources only; false: all."),
+        ] = True,
+    ) -> list[SvrFeed]:
+        ids = selected_chain_ids(chains, chain_ids)
+        sql = queries.svr_feeds(ids, selected_markets(markets), svr_only)
+        return [make_svr_feed(r) for r in await info.context.db.fetch(sql)]

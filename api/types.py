@@ -69,6 +69,9 @@ class Liquidation:
     tx_index: int
     log_index: int
     pool: Address = strawberry.field(description="The Aave Pool that emitted the event.")
+    market: str = strawberry.field(
+        description="The pool's market, as the configuration names it (core, prime, ...)."
+    )
     user: Address = strawberry.field(description="The borrower whose position was liquidated.")
     liquidator: Address
     collateral_asset: Asset
@@ -140,6 +143,7 @@ def make_liquidation(row: asyncpg.Record) -> Liquidation:
         tx_index=row["tx_index"],
         log_index=row["log_index"],
         pool=Address(row["pool"]),
+        market=row["market"],
         user=Address(row["user_address"]),
         liquidator=Address(row["liquidator"]),
         collateral_asset=make_asset(
@@ -206,6 +210,7 @@ class LiquidationConnection:
 class LiquidationStatsRow:
     chain: Chain | None = strawberry.field(description="Set when grouped by CHAIN.")
     chain_id: int | None
+    market: str | None = strawberry.field(description="Set when grouped by MARKET.")
     period: datetime | None = strawberry.field(
         description="Start of the UTC hour/day/week/month, when grouped by one."
     )
@@ -226,6 +231,10 @@ class LiquidationStatsRow:
 class SvrRevenueRow:
     chain: Chain | None
     chain_id: int | None
+    market: str | None = strawberry.field(
+        description="Null when not grouped by MARKET, or for recaptures that belong to no "
+        "liquidation."
+    )
     period: datetime | None
     aggregator: Address | None = strawberry.field(
         description="Null when not grouped by AGGREGATOR, or for recaptures not tied to one."
@@ -250,3 +259,46 @@ class ChainStatus:
     halted: bool
     updated_at: datetime
     last_error: str | None
+
+
+@strawberry.type(
+    description="One price source of an asset in a market's AaveOracle, from the block of its "
+    "AssetSourceUpdated event until the asset's next source took over, with the aggregator "
+    "found behind it and whether that is an SVR DualAggregator."
+)
+class SvrFeed:
+    chain: Chain | None
+    chain_id: int
+    market: str
+    oracle: Address = strawberry.field(description="The market's AaveOracle.")
+    asset: Asset
+    source: Address = strawberry.field(description="The source the AaveOracle was given.")
+    aggregator: Address | None = strawberry.field(
+        description="The aggregator behind the source (through proxies and CAPO adapters); "
+        "null when nothing answered."
+    )
+    is_svr: bool = strawberry.field(description="Whether the aggregator is an SVR one.")
+    type_and_version: str | None = strawberry.field(
+        description="The aggregator's typeAndVersion(), if it has one."
+    )
+    from_block: int = strawberry.field(description="The block the source took over in.")
+    to_block: int | None = strawberry.field(
+        description="The block the asset's next source took over in; null while in force."
+    )
+
+
+def make_svr_feed(row: asyncpg.Record) -> SvrFeed:
+    chain_id = row["chain_id"]
+    return SvrFeed(
+        chain=chain_of(chain_id),
+        chain_id=chain_id,
+        market=row["market"],
+        oracle=Address(row["oracle"]),
+        asset=make_asset(chain_id, row["asset"], row["asset_symbol"], row["asset_decimals"]),
+        source=Address(row["source"]),
+        aggregator=Address(row["aggregator"]) if row["aggregator"] is not None else None,
+        is_svr=row["is_svr"],
+        type_and_version=row["type_and_version"],
+        from_block=row["from_block"],
+        to_block=row["to_block"],
+    )

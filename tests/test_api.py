@@ -58,7 +58,7 @@ async def client(db_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
 FULL_Q = """
 query($id: ID!) {
   liquidation(id: $id) {
-    id chain chainId blockNumber blockHash blockTime txHash txIndex logIndex pool user
+    id chain chainId blockNumber blockHash blockTime txHash txIndex logIndex pool market user
     liquidator debtToCover liquidatedCollateralAmount protocolFeeAmount receiveAToken
     collateralPrice debtPrice collateralUsd debtUsd finalized
     collateralAsset { chain chainId address symbol decimals }
@@ -130,6 +130,7 @@ async def test_liquidation_has_every_field_exact(
         "txIndex": r["tx_index"],
         "logIndex": r["log_index"],
         "pool": to_checksum_address(r["pool"]),
+        "market": r["market"],
         "user": to_checksum_address(r["user_address"]),
         "liquidator": to_checksum_address(r["liquidator"]),
         "debtToCover": str(int(r["debt_to_cover"])),
@@ -191,6 +192,11 @@ FILTERS: list[dict[str, Any]] = [
     {"minDebtUsd": 10000, "svr": True},
     {"minCollateralUsd": "0.5"},
     {"user": "0x" + "00" * 20},
+    {"markets": ["prime"]},
+    {"markets": ["etherfi", "core"], "chains": ["ETHEREUM"]},
+    {"markets": ["core"], "svr": True, "timeFrom": MID},
+    {"markets": []},
+    {"markets": ["nosuch"]},
 ]
 
 
@@ -217,7 +223,9 @@ async def test_filters_select_exactly_the_matching_rows(
 
 @pytest.mark.parametrize("order", ["BLOCK_TIME_DESC", "BLOCK_TIME_ASC", "DEBT_USD_DESC",
                                    "DEBT_USD_ASC"])  # fmt: skip
-@pytest.mark.parametrize("f", [None, {"chains": ["POLYGON"], "svr": False}, {"svr": True}])
+@pytest.mark.parametrize(
+    "f", [None, {"chains": ["POLYGON"], "svr": False}, {"svr": True}, {"markets": ["prime"]}]
+)
 async def test_cursor_walk_has_no_gap_or_duplicate(
     client: httpx.AsyncClient, order: str, f: dict[str, Any] | None
 ) -> None:
@@ -318,6 +326,22 @@ STATS_CASES: list[tuple[dict[str, Any] | None, list[str], str | None]] = [
     ({"blockFrom": 1_000_000, "blockTo": 1_001_000}, [], "LIQUIDATIONS"),
     ({"txHash": DS.liquidations[3]["tx_hash"]}, ["LIQUIDATOR"], "LIQUIDATIONS"),
     ({"chains": []}, ["CHAIN"], None),  # no rows, so no row to say where they came from
+    (None, ["MARKET"], "CHAIN_ROLLUP_DAILY"),
+    (None, ["CHAIN", "MARKET"], "CHAIN_ROLLUP_DAILY"),
+    ({"markets": ["prime"]}, ["CHAIN"], "CHAIN_ROLLUP_DAILY"),
+    ({"markets": ["prime", "etherfi"]}, ["MARKET", "DAY"], "CHAIN_ROLLUP_DAILY"),
+    ({"markets": ["core"], "timeFrom": HOUR_ALIGNED}, ["MARKET", "HOUR"], "CHAIN_ROLLUP_HOURLY"),
+    ({"markets": ["core"], "svr": True}, ["CHAIN", "MARKET"], "CHAIN_ROLLUP_DAILY"),
+    ({"markets": ["prime"], "svr": False}, ["WEEK"], "CHAIN_ROLLUP_DAILY"),
+    ({"markets": ["prime"]}, ["COLLATERAL_ASSET"], "LIQUIDATION_ROLLUP_DAY"),
+    (None, ["MARKET", "DEBT_ASSET"], "LIQUIDATION_ROLLUP_DAY"),
+    ({"markets": ["core"], "collateralAsset": ETH_WETH}, ["MARKET"], "LIQUIDATION_ROLLUP_DAY"),
+    ({"markets": ["etherfi", "core"]}, ["LIQUIDATOR", "MARKET"], "LIQUIDATOR_ROLLUP_DAILY"),
+    ({"markets": ["prime"], "liquidator": L0}, ["DAY"], "LIQUIDATOR_ROLLUP_DAILY"),
+    ({"markets": ["prime"], "user": U0}, ["MARKET"], "LIQUIDATIONS"),
+    ({"markets": ["core"], "timeFrom": UNALIGNED}, ["CHAIN", "MARKET"], "LIQUIDATIONS"),
+    ({"markets": ["nosuch"]}, ["CHAIN"], None),
+    ({"markets": ["nosuch"]}, [], "CHAIN_ROLLUP_DAILY"),  # the one row of totals, all zero
 ]  # fmt: skip
 
 
@@ -331,17 +355,18 @@ async def test_stats_equal_group_by_over_the_rows(
     assert result["source"] == source
     expected = expected_stats(DS, f or {}, dims)
     if not dims and not expected:
-        expected = {(None,) * 5: (0, Decimal(0), Decimal(0), 0, Decimal(0))}
+        expected = {(None,) * 6: (0, Decimal(0), Decimal(0), 0, Decimal(0))}
     assert stats_by_key(result["rows"]) == expected
     keys = [
         (
             r["period"] or "",
             r["chainId"] or 0,
+            r["market"] or "",
             r["collateralAsset"] and r["collateralAsset"]["address"].lower(),
         )
         for r in result["rows"]
     ]
-    assert keys == sorted(keys, key=lambda k: (k[0], k[1], k[2] or "")), "rows are ordered"
+    assert keys == sorted(keys, key=lambda k: (k[0], k[1], k[2], k[3] or "")), "rows are ordered"
 
 
 async def test_asset_dimensions_imply_chain_and_carry_metadata(client: httpx.AsyncClient) -> None:
@@ -371,6 +396,28 @@ async def test_per_chain_totals_equal_sql_group_by(client: httpx.AsyncClient, db
     ]  # fmt: skip
     assert got == [(r["chain_id"], r["n"], r["debt"], r["coll"], r["s"], r["sd"]) for r in sql]
     assert [r["chain"] for r in result["rows"]] == [CHAIN_ENUM[c] for c in sorted(CHAIN_IDS)]
+
+
+async def test_per_market_totals_equal_sql_group_by(client: httpx.AsyncClient, db_dsn: str) -> None:
+    """Grouped by chain and market, against plain SQL; Ethereum has three markets."""
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        sql = await conn.fetch(
+            "SELECT chain_id, market, count(*) AS n, coalesce(sum(debt_usd), 0) AS debt,"
+            " count(*) FILTER (WHERE is_svr) AS s FROM liquidations GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    finally:
+        await conn.close()
+    result = await stats(client, None, ["CHAIN", "MARKET"])
+    assert result["source"] == "CHAIN_ROLLUP_DAILY"
+    got = [
+        (r["chainId"], r["market"], r["count"], Decimal(r["debtUsd"]), r["svrCount"])
+        for r in result["rows"]
+    ]
+    assert got == [(r["chain_id"], r["market"], r["n"], r["debt"], r["s"]) for r in sql]
+    assert [m for c, m, *_ in got if c == 1] == ["core", "etherfi", "prime"]
+    ungrouped = await stats(client, {"markets": ["prime"]}, ["CHAIN"])
+    assert [(r["chainId"], r["market"]) for r in ungrouped["rows"]] == [(1, None)]
 
 
 CHAIN_ROLLUP_CASES: list[tuple[dict[str, Any] | None, list[str], str]] = [
@@ -427,7 +474,7 @@ async def test_chain_rollups_equal_sql_group_by(
     finally:
         await conn.close()
     want = {
-        (r["chain_id"], r["period"], None, None, None): (
+        (r["chain_id"], r["period"], None, None, None, None): (
             r["n"], r["debt"], r["coll"], r["s"], r["sd"]
         )
         for r in rows
@@ -439,9 +486,18 @@ async def test_chain_rollups_equal_sql_group_by(
 
 async def test_rollup_and_base_table_agree(client: httpx.AsyncClient) -> None:
     """blockFrom: 0 forces the base table without changing the answer."""
-    for dims in (["CHAIN", "DAY"], ["LIQUIDATOR", "WEEK"], ["HOUR", "CHAIN"], ["DEBT_ASSET"]):
+    for dims in (
+        ["CHAIN", "DAY"],
+        ["LIQUIDATOR", "WEEK"],
+        ["HOUR", "CHAIN"],
+        ["DEBT_ASSET"],
+        ["MARKET", "CHAIN", "DAY"],
+        ["MARKET", "COLLATERAL_ASSET"],
+    ):
         for svr in (None, True, False):
             f = {} if svr is None else {"svr": svr}
+            if "MARKET" in dims:
+                f["markets"] = ["prime", "core"]
             fast = await stats(client, f, dims)
             slow = await stats(client, {**f, "blockFrom": 0}, dims)
             assert fast["source"] != "LIQUIDATIONS" and slow["source"] == "LIQUIDATIONS"
@@ -455,7 +511,7 @@ async def test_rollup_and_base_table_agree(client: httpx.AsyncClient) -> None:
 SVR_Q = """
 query($f: SvrRevenueFilter, $g: [SvrRevenueDimension!]) {
   svrRevenue(filter: $f, groupBy: $g) {
-    chain chainId period aggregator svrLiquidationCount svrLiquidatedUsd
+    chain chainId market period aggregator svrLiquidationCount svrLiquidatedUsd
     recaptureCount recapturedUsd aaveUsd chainlinkUsd
   }
 }"""
@@ -466,6 +522,8 @@ def expected_svr(f: dict[str, Any], dims: list[str]) -> dict[StatsKey, tuple[Any
 
     def keep(row: dict[str, Any], aggregator: str | None) -> bool:
         if "chains" in f and CHAIN_ENUM[row["chain_id"]] not in f["chains"]:
+            return False
+        if "markets" in f and row["market"] not in f["markets"]:
             return False
         if "aggregator" in f and aggregator != f["aggregator"].lower():
             return False
@@ -478,6 +536,7 @@ def expected_svr(f: dict[str, Any], dims: list[str]) -> dict[StatsKey, tuple[Any
             row["chain_id"] if "CHAIN" in dims else None,
             trunc(row["block_time"], unit) if unit else None,
             aggregator if "AGGREGATOR" in dims else None,
+            row["market"] if "MARKET" in dims else None,
         )
 
     acc: dict[StatsKey, list[Any]] = defaultdict(lambda: [0, Decimal(0), 0] + [Decimal(0)] * 3)
@@ -508,6 +567,12 @@ def expected_svr(f: dict[str, Any], dims: list[str]) -> dict[StatsKey, tuple[Any
         ({"timeFrom": DAY2, "timeTo": DAY9}, ["CHAIN", "DAY"]),
         ({"aggregator": DS.recaptures[1]["aggregator"]}, ["DAY"]),
         ({"chains": ["POLYGON"]}, ["CHAIN"]),
+        (None, ["MARKET"]),
+        (None, ["CHAIN", "MARKET"]),
+        (None, ["CHAIN", "MARKET", "AGGREGATOR"]),
+        ({"markets": ["prime"]}, ["DAY"]),
+        ({"markets": ["core", "etherfi"], "chains": ["ETHEREUM"]}, ["MARKET", "WEEK"]),
+        ({"markets": ["nosuch"]}, []),
     ],
 )
 async def test_svr_revenue_equals_group_by(
@@ -521,6 +586,7 @@ async def test_svr_revenue_equals_group_by(
             r["chainId"],
             parse_time(r["period"]) if r["period"] else None,
             r["aggregator"].lower() if r["aggregator"] else None,
+            r["market"],
         ): (
             r["svrLiquidationCount"], Decimal(r["svrLiquidatedUsd"]), r["recaptureCount"],
             Decimal(r["recapturedUsd"]), Decimal(r["aaveUsd"]), Decimal(r["chainlinkUsd"]),
@@ -530,12 +596,31 @@ async def test_svr_revenue_equals_group_by(
     assert len(got) == len(rows)
     expected = expected_svr(f or {}, dims)
     if not dims and not expected:
-        expected = {(None, None, None): (0, Decimal(0), 0, Decimal(0), Decimal(0), Decimal(0))}
+        expected = {(None,) * 4: (0, Decimal(0), 0, Decimal(0), Decimal(0), Decimal(0))}
     assert got == expected
     for r in rows:  # the split adds up, exactly
         assert HIGH.add(Decimal(r["aaveUsd"]), Decimal(r["chainlinkUsd"])) == Decimal(
             r["recapturedUsd"]
         )
+
+
+async def test_recaptures_of_no_liquidation_have_no_market(client: httpx.AsyncClient) -> None:
+    """Grouped by market they make a row with market null; a markets filter leaves them out,
+    while the totals keep them."""
+    lone = [c for c in DS.recaptures if c["market"] is None]
+    assert lone
+    body = await gql(client, SVR_Q, {"g": ["MARKET"]})
+    rows = {r["market"]: r for r in body["data"]["svrRevenue"]}
+    assert set(rows) == {"core", "prime", "etherfi", None}
+    assert rows[None]["recaptureCount"] == len(lone)
+    assert rows[None]["svrLiquidationCount"] == 0
+    total = await gql(client, SVR_Q, {})
+    every = await gql(client, SVR_Q, {"f": {"markets": ["core", "prime", "etherfi"]}})
+    (t,), (e,) = total["data"]["svrRevenue"], every["data"]["svrRevenue"]
+    assert t["recaptureCount"] - e["recaptureCount"] == len(lone)
+    assert Decimal(t["recapturedUsd"]) - Decimal(e["recapturedUsd"]) == sum(
+        c["amount_usd"] for c in lone
+    )
 
 
 async def test_svr_split_is_65_35_per_chain(client: httpx.AsyncClient) -> None:

@@ -224,6 +224,16 @@ SVR = """query($f: SvrRevenueFilter, $g: [SvrRevenueDimension!]) {
         (LIQ, {"f": {"chains": ["SOLANA"]}}, "SOLANA"),
         (LIQ, {"f": {"chains": "ETHEREUM ETHEREUM"}}, "Chain"),
         (LIQ, {"f": {"chainIds": [-1]}}, "not a chain id"),
+        (LIQ, {"f": {"markets": [""]}}, "markets: a market name is not empty"),
+        (LIQ, {"f": {"markets": ["core", "  "]}}, "markets: a market name is not empty"),
+        (LIQ, {"f": {"markets": ["m" * 65]}}, "at most 64 characters"),
+        (LIQ, {"f": {"markets": [f"m{i}" for i in range(65)]}}, "markets: at most 64 markets"),
+        (LIQ, {"f": {"markets": [7]}}, "String"),
+        (STATS, {"f": {"markets": [""]}, "g": ["MARKET"]}, "a market name is not empty"),
+        (SVR, {"f": {"markets": ["x" * 100]}}, "at most 64 characters"),
+        (SVR, {"f": {"markets": [""]}, "g": ["MARKET"]}, "a market name is not empty"),
+        ('{ svrFeeds(markets: [""]) { market } }', {}, "a market name is not empty"),
+        ("{ svrFeeds(chainIds: [0]) { market } }", {}, "not a chain id"),
         (LIQ, {"f": {"txHash": "0x1234"}}, "invalid txHash"),
         (LIQ, {"f": {"timeFrom": "yesterday"}}, "invalid DateTime"),
         (LIQ, {"f": {"timeFrom": "2026-02-01", "timeTo": "2026-01-01"}}, "before timeTo"),
@@ -383,6 +393,10 @@ hostile_filters = st.fixed_dictionaries(
     optional={
         "chains": st.lists(st.sampled_from([*CHAIN_ENUM.values(), "SOLANA"]), max_size=3),
         "chainIds": st.lists(st.sampled_from([1, 137, 8453, 31337, 0, -4]), max_size=3),
+        "markets": st.one_of(
+            st.lists(st.sampled_from(["core", "prime", "etherfi", "", "CORE"]), max_size=3),
+            junk,
+        ),
         "user": address,
         "liquidator": address,
         "collateralAsset": address,
@@ -403,6 +417,7 @@ plausible_filters = st.fixed_dictionaries(
     optional={
         "chains": st.lists(st.sampled_from(list(CHAIN_ENUM.values())), max_size=3),
         "chainIds": st.lists(st.sampled_from([1, 137, 8453, 31337]), max_size=2),
+        "markets": st.lists(st.sampled_from(["core", "prime", "etherfi", "nosuch"]), max_size=2),
         "user": st.sampled_from(ADDRESSES),
         "liquidator": st.sampled_from(ADDRESSES).map(lambda a: "0x" + a[2:].upper()),
         "collateralAsset": st.sampled_from(ADDRESSES),
@@ -488,13 +503,14 @@ async def test_fuzz_filters_match_the_oracle(
 
 STATS_FUZZ = """query($f: LiquidationFilter, $g: [StatsDimension!]) {
   liquidationStats(filter: $f, groupBy: $g) {
-    source chainId period liquidator count debtUsd collateralUsd svrCount svrDebtUsd
+    source chainId market period liquidator count debtUsd collateralUsd svrCount svrDebtUsd
     collateralAsset { address } debtAsset { address } } }"""
 
 valid_filters = st.fixed_dictionaries(
     {},
     optional={
         "chains": st.lists(st.sampled_from(list(CHAIN_ENUM.values())), max_size=2),
+        "markets": st.lists(st.sampled_from(["core", "prime", "etherfi"]), max_size=2),
         "liquidator": st.sampled_from(sorted({r["liquidator"] for r in DS.liquidations})),
         "collateralAsset": st.sampled_from(
             sorted({r["collateral_asset"] for r in DS.liquidations})
@@ -510,7 +526,17 @@ valid_filters = st.fixed_dictionaries(
 )
 dimensions = st.lists(
     st.sampled_from(
-        ["CHAIN", "HOUR", "DAY", "WEEK", "MONTH", "COLLATERAL_ASSET", "DEBT_ASSET", "LIQUIDATOR"]
+        [
+            "CHAIN",
+            "MARKET",
+            "HOUR",
+            "DAY",
+            "WEEK",
+            "MONTH",
+            "COLLATERAL_ASSET",
+            "DEBT_ASSET",
+            "LIQUIDATOR",
+        ]
     ),
     max_size=3,
     unique=True,
@@ -537,5 +563,5 @@ async def test_fuzz_stats_equal_group_by(
     assert not body.get("errors"), body
     expected = expected_stats(DS, f, dims)
     if not dims and not expected:
-        expected = {(None,) * 5: (0, Decimal(0), Decimal(0), 0, Decimal(0))}
+        expected = {(None,) * 6: (0, Decimal(0), Decimal(0), 0, Decimal(0))}
     assert stats_by_key(body["data"]["liquidationStats"]) == expected

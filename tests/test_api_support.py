@@ -1,9 +1,11 @@
 """Synthetic but realistic data and an HTTP client for the API tests (no tests here).
 
 The data set: five chains over twelve days, several liquidations per block and per
-transaction (so sort keys tie), some without prices (null USD), SVR liquidations on
-Ethereum, Arbitrum and Base with recaptures split 65/35, assets with and without metadata,
-and chain_status rows whose finalized block leaves the newest rows unfinalized.
+transaction (so sort keys tie), some without prices (null USD), Ethereum's liquidations
+spread over three markets (core, prime, etherfi) and the other chains' in core, SVR
+liquidations on Ethereum, Arbitrum and Base with recaptures split 65/35 (a few of them
+belonging to no liquidation, so of no market), assets with and without metadata, and
+chain_status rows whose finalized block leaves the newest rows unfinalized.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ TOKENS = [
 
 LIQUIDATION_COLUMNS = [
     "chain_id", "block_number", "block_hash", "block_time", "tx_hash", "tx_index",
-    "log_index", "pool", "collateral_asset", "debt_asset", "user_address", "liquidator",
+    "log_index", "pool", "market", "collateral_asset", "debt_asset", "user_address", "liquidator",
     "debt_to_cover", "liquidated_collateral_amount", "receive_atoken", "collateral_price",
     "debt_price", "collateral_usd", "debt_usd", "protocol_fee_amount", "is_svr",
     "svr_aggregator", "svr_round_id", "svr_oracle_tx_hash", "svr_recaptured_usd",
@@ -52,8 +54,8 @@ LIQUIDATION_COLUMNS = [
 ]  # fmt: skip
 RECAPTURE_COLUMNS = [
     "chain_id", "block_number", "block_hash", "block_time", "tx_hash", "source_index",
-    "recipient", "token", "amount", "amount_usd", "aggregator", "liquidation_ids", "aave_bps",
-    "aave_usd", "chainlink_usd", "split_rule",
+    "recipient", "token", "amount", "amount_usd", "aggregator", "market", "liquidation_ids",
+    "aave_bps", "aave_usd", "chainlink_usd", "split_rule",
 ]  # fmt: skip
 
 
@@ -67,6 +69,18 @@ def addr(*parts: object) -> str:
 
 def token_address(chain_id: int, symbol: str) -> str:
     return addr("token", chain_id, symbol)
+
+
+# Ethereum's markets, as often as they are picked (from a hash, not the random stream, so
+# the rest of the data set is as it was before markets).
+ETHEREUM_MARKETS = ("core", "core", "core", "prime", "prime", "etherfi")
+MARKETS = ("core", "etherfi", "prime")
+
+
+def market_of(chain_id: int, tx: str, log_index: int) -> str:
+    if chain_id != 1:
+        return "core"
+    return ETHEREUM_MARKETS[int(h("market", tx, log_index)[2:10], 16) % len(ETHEREUM_MARKETS)]
 
 
 def aggregators(chain_id: int) -> list[str]:
@@ -146,6 +160,7 @@ def _liquidation(
     )
     priced = rnd.random() > 0.04
     is_svr = chain_id in SVR_CHAINS and rnd.random() < 0.3
+    market = market_of(chain_id, tx, log_index)
     row: dict[str, Any] = {
         "chain_id": chain_id,
         "block_number": block,
@@ -154,7 +169,8 @@ def _liquidation(
         "tx_hash": tx,
         "tx_index": tx_index,
         "log_index": log_index,
-        "pool": addr("pool", chain_id),
+        "pool": addr("pool", chain_id, market),
+        "market": market,
         "collateral_asset": token_address(chain_id, c_sym),
         "debt_asset": token_address(chain_id, d_sym),
         "user_address": rnd.choice(ds.users),
@@ -212,10 +228,39 @@ def _recaptures(ds: Dataset) -> None:
                 "amount_usd": usd,
                 # a few recaptures are not tied to an aggregator ('' in the rollup)
                 "aggregator": None if k % 17 == 0 else first["svr_aggregator"],
+                "market": first["market"],
                 "liquidation_ids": [f"{chain_id}:{r['tx_hash']}:{r['log_index']}" for r in rows],
                 "aave_bps": 6500,
                 "aave_usd": aave,
                 "chainlink_usd": usd - aave,
+                "split_rule": "aave-launch-65-35",
+            }
+        )
+    # a payment to an SVR recipient in a transaction without a liquidation: no market
+    for chain_id in SVR_CHAINS:
+        last = max(
+            (r for r in ds.liquidations if r["chain_id"] == chain_id),
+            key=lambda r: r["block_number"],
+        )
+        usd = Decimal("12.5")
+        ds.recaptures.append(
+            {
+                "chain_id": chain_id,
+                "block_number": last["block_number"],
+                "block_hash": last["block_hash"],
+                "block_time": last["block_time"],
+                "tx_hash": h("lone", chain_id),
+                "source_index": 0,
+                "recipient": addr("refund", chain_id),
+                "token": None,
+                "amount": Decimal(10**15),
+                "amount_usd": usd,
+                "aggregator": aggregators(chain_id)[0],
+                "market": None,
+                "liquidation_ids": [],
+                "aave_bps": 6500,
+                "aave_usd": usd * Decimal("0.65"),
+                "chainlink_usd": usd - usd * Decimal("0.65"),
                 "split_rule": "aave-launch-65-35",
             }
         )
@@ -291,6 +336,10 @@ def matches(ds: Dataset, row: dict[str, Any], f: dict[str, Any]) -> bool:
     if "chains" in f or "chainIds" in f:
         ids = {ENUM_CHAIN[c] for c in f.get("chains") or []} | set(f.get("chainIds") or [])
         if row["chain_id"] not in ids:
+            return False
+    if "markets" in f:
+        markets = f["markets"]  # GraphQL reads a lone string as a list of one
+        if row["market"] not in ([markets] if isinstance(markets, str) else markets):
             return False
     for key, column in (
         ("user", "user_address"),
@@ -372,6 +421,7 @@ def expected_stats(
             r["collateral_asset"] if "COLLATERAL_ASSET" in d else None,
             r["debt_asset"] if "DEBT_ASSET" in d else None,
             r["liquidator"] if "LIQUIDATOR" in d else None,
+            r["market"] if "MARKET" in d else None,
         )
         a = acc[key]
         a[0] += 1
@@ -386,8 +436,8 @@ def expected_stats(
 STATS_Q = """
 query($f: LiquidationFilter, $g: [StatsDimension!]) {
   liquidationStats(filter: $f, groupBy: $g) {
-    source chain chainId period liquidator count debtUsd collateralUsd svrCount svrDebtUsd
-    collateralAsset { address symbol } debtAsset { address symbol }
+    source chain chainId market period liquidator count debtUsd collateralUsd svrCount
+    svrDebtUsd collateralAsset { address symbol } debtAsset { address symbol }
   }
 }"""
 
@@ -403,6 +453,7 @@ def stats_by_key(
             r["collateralAsset"]["address"].lower() if r["collateralAsset"] else None,
             r["debtAsset"]["address"].lower() if r["debtAsset"] else None,
             r["liquidator"].lower() if r["liquidator"] else None,
+            r.get("market"),
         )
         assert key not in out, f"duplicate group {key}"
         out[key] = (
