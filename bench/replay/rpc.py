@@ -125,6 +125,7 @@ class ChainEndpoint:
             "eth_getBlockByHash": self.get_block_by_hash,
             "eth_getLogs": self.get_logs,
             "eth_call": self.call,
+            "eth_getCode": self.get_code,
             "eth_getTransactionReceipt": self.get_receipt,
             "eth_getTransactionByHash": self.get_transaction,
         }
@@ -209,6 +210,16 @@ class ChainEndpoint:
             return None
         rb, i = found
         return receipt_object(self.ch, rb, rb.txs[i])
+
+    def get_code(self, params: list[Any]) -> str:
+        """Some code at the replayed chain's contracts (pool, oracle, tokens, aggregators,
+        Atlas), none elsewhere: what the indexer checks before it indexes a market."""
+        if not params or not isinstance(params[0], str):
+            raise RpcError(-32602, "missing value for required argument 0")
+        ch = self.ch
+        contracts = {ch.spec.pool, ch.spec.oracle, ch.spec.atlas, *ch.asset_index}
+        contracts.update(agg.address for agg in ch.aggregators)
+        return "0x6080604052" if params[0].lower() in contracts else "0x"
 
     def get_transaction(self, params: list[Any]) -> Any:
         found = self._locate(params)
