@@ -54,7 +54,12 @@ class ChainSettings:
     svr_model: str = "none"
     atlas: str | None = None
     dapp_control: str | None = None
+    recipients: tuple[str, ...] = ()
 
+
+#: Chainlink's SVR fee Safe: where Ethereum's block builders pay the recaptured bids
+#: (docs/SVR.md, "Ethereum's recipient", says how to check it).
+SVR_FEE_SAFE = "0x149b41b1e4c00b5f9aa34b14fd9f84cfd2f014e5"
 
 # name, finality_depth, max_block_range, block_time_seconds, native asset, Chainlink module,
 # markets, then the SVR model and, for Atlas, its contract and Chainlink's DAppControl.
@@ -68,6 +73,7 @@ CHAINS = (
             Market("AaveV3EthereumHorizon", "horizon", None),
         ),
         "mev-share",
+        recipients=(SVR_FEE_SAFE,),
     ),
     ChainSettings(
         "polygon", 256, 2000, 2, "WPOL", "ChainlinkPolygon",
@@ -203,8 +209,9 @@ def render(book: dict[str, Any]) -> str:
         ]
         if chain.atlas:
             lines += [f'atlas = "{chain.atlas}"', f'dapp_control = "{chain.dapp_control}"']
+        recipients = ", ".join(f'"{r}"' for r in chain.recipients)
         lines += [
-            "recipients = []",
+            f"recipients = [{recipients}]",
             'split = [{ from = "2025-03-29", aave_bps = 6500 }]',
             "aggregators = []",
         ]

@@ -215,3 +215,43 @@ def test_usd_and_split_are_exact() -> None:
     aave, chainlink = r.split(rule, Decimal("100.01"))
     assert (aave, chainlink) == (Decimal("65.0065"), Decimal("35.0035"))
     assert share(Decimal("1"), 3) == Decimal("0.333333333333333333")
+
+
+def test_mev_share_refund_is_the_builders_transfer_after_the_back_run() -> None:
+    """In an SVR liquidation's block, a recapture is a transfer to a recipient from the
+    block's fee recipient (the builder) after the back-run; the same transfer from anyone
+    else, or before the back-run, is not one."""
+    recipient, builder, other = "0x" + "99" * 20, "0x" + "b1" * 20, "0x" + "0e" * 20
+    tx_update, tx_backrun = "0x" + "01" * 32, "0x" + "02" * 32
+    r = rules("mev-share")
+    decoded = decode([secondary(10, tx_update, 0), liquidation(10, tx_backrun, 1)])
+    for i, log_ in enumerate(decoded.liquidations):
+        decoded.liquidations[i] = log_._replace(pos=log_.pos._replace(tx_index=1))
+    matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
+
+    def transfer(index: int, sender: str, value: int) -> dict[str, str]:
+        return {
+            "hash": "0x" + f"{0xA0 + index:02x}" * 32,
+            "from": sender,
+            "to": recipient,
+            "value": hex(value),
+            "transactionIndex": hex(index),
+        }
+
+    block = {
+        "hash": "0x" + f"{10:064x}",
+        "miner": builder,
+        "transactions": [
+            transfer(0, builder, 5),  # before the back-run
+            transfer(2, builder, 7 * 10**17),  # the refund
+            transfer(3, other, 10**18),  # someone else paying the recipient
+        ],
+    }
+    (payment,) = r.mev_share_payments(decoded.liquidations, matches, {10: block})
+    assert payment.amount == 7 * 10**17 and payment.liquidation_keys == ((tx_backrun, 1),)
+    assert (
+        r.mev_share_payments(decoded.liquidations, matches, {10: block | {"miner": other}})[
+            0
+        ].amount
+        == 10**18
+    )

@@ -6,8 +6,9 @@ The project's documented rule (docs/SVR.md):
   SVR aggregator that stood, at the liquidation's position, behind the source of its
   collateral or debt asset in its own market (enrich/sources.py dates the sources on-chain;
   configured aggregators count as well). The nearest such update is the one attributed.
-- Recaptured value, MEV-Share: each native transfer in that block to a configured recipient,
-  sent after the first SVR liquidation (the builder's refund). Atlas: each successful
+- Recaptured value, MEV-Share: each native transfer in that block from the block's fee
+  recipient (the builder) to a configured recipient, sent after the first SVR liquidation
+  (the builder's refund). Atlas: each successful
   SolverTxResult of the configured DAppControl in the transaction (bidAmount in bidToken).
 - A recapture belongs to the SVR liquidations of its block (MEV-Share, those before it) or
   transaction (Atlas); its USD value is shared equally among them, and a liquidation's
@@ -133,12 +134,15 @@ class SvrRules:
             if not block:
                 continue
             first_tx = min(liq.pos.tx_index for liq in svr_liqs)
+            builder = str(block.get("miner") or "").lower()
             for tx in block.get("transactions", []):
                 to = (tx.get("to") or "").lower()
                 value = int(tx.get("value", "0x0"), 16)
                 index = int(tx["transactionIndex"], 16)
                 if to not in self.recipients or value == 0 or index <= first_tx:
                     continue
+                if str(tx.get("from") or "").lower() != builder:
+                    continue  # a refund is paid by the block's builder, its fee recipient
                 covered = tuple(sorted(liq.pos.key for liq in svr_liqs if liq.pos.tx_index < index))
                 payments.append(
                     Payment(
