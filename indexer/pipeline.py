@@ -252,6 +252,38 @@ class ChainIndexer:
             self.enricher.book = book
         self._read_aggregators()
 
+    async def _sources_start(self) -> int:
+        """Where the oracles' source history begins: the first oracle's deployment block.
+        An oracle is often created before its pool, and a source set before the chain's
+        start_block is still in force after it. Found once (like a pool's) and kept."""
+        assert self.first_block is not None
+        chain_id = self.chain.chain_id
+        kept = await self._db(lambda c: writer.pool_deployments(c, chain_id))
+        assert isinstance(kept, dict)
+        head: int | None = None
+        starts = [self.first_block]
+        for oracle in sorted(self.oracles):
+            block = kept.get(oracle)
+            if block is None:
+                if head is None:
+                    head = int(await self.client.call("eth_blockNumber"), 16)
+                try:
+                    block = await deployment_block(self.client, oracle, head)
+                except (NoCode, NoHistory) as exc:
+                    log.error(
+                        "%s: oracle %s: %s; its sources are read from block %d",
+                        self.chain.name,
+                        oracle,
+                        exc,
+                        self.first_block,
+                    )
+                    continue
+                await self._db(
+                    lambda c, o=oracle, b=block: writer.keep_pool_deployment(c, chain_id, o, b)  # type: ignore[misc]
+                )
+            starts.append(int(block))
+        return min(starts)
+
     async def discover_sources(self, to_block: int) -> int:
         """Read every market oracle's AssetSourceUpdated history up to `to_block` (from
         where it was last read), resolve each source and keep the result, so that every
@@ -264,7 +296,10 @@ class ChainIndexer:
         done = await self._db(
             lambda c: writer.read_checkpoint(c, chain.chain_id, writer.SOURCES_STREAM)
         )
-        start = self.first_block if done is None else int(done) + 1  # type: ignore[call-overload]
+        if done is None:
+            start = await self._sources_start()
+        else:
+            start = int(done) + 1  # type: ignore[call-overload]
         if start > to_block:
             return 0
         log_filter = LogFilter(sorted(self.oracles), [[ASSET_SOURCE_UPDATED]])
