@@ -16,11 +16,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
 
+from indexer import report
 from indexer.config import (
     MAX_BLOCK,
     ChainConfig,
@@ -121,10 +122,16 @@ async def connect_db(dsn: str) -> asyncpg.Connection:
         ) from None
 
 
-async def ensure_schema(dsn: str) -> None:
+def pool_markets(chains: Iterable[ChainConfig]) -> dict[tuple[int, str], str]:
+    """(chain id, pool address) -> market, as the configuration names them: the markets a
+    migration gives rows stored before markets were kept."""
+    return {(c.chain_id, pool.address): pool.market for c in chains for pool in c.pools}
+
+
+async def ensure_schema(dsn: str, markets: dict[tuple[int, str], str] | None = None) -> None:
     conn = await connect_db(dsn)
     try:
-        await migrate(conn)
+        await migrate(conn, markets)
     finally:
         await conn.close()
 
@@ -219,10 +226,12 @@ def progress_mode(args: argparse.Namespace) -> str:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    markets = pool_markets(load(args).chains.values())
+
     async def go() -> int:
         conn = await connect_db(database_url(args))
         try:
-            version = await migrate(conn)
+            version = await migrate(conn, markets)
         finally:
             await conn.close()
         print(f"schema at version {version}")
@@ -257,7 +266,7 @@ def _block(value: str) -> int:
 
 async def _run_chains(args: argparse.Namespace, chains: list[ChainConfig], tail: bool) -> int:
     dsn = database_url(args)
-    await ensure_schema(dsn)
+    await ensure_schema(dsn, pool_markets(chains))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -389,6 +398,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if not any(drift.values()) else EXIT_FAILED
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    config = load(args)
+    chain_ids = None
+    if args.chain:
+        try:
+            chain_ids = tuple(sorted({c.chain_id for c in config.select(args.chain)}))
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+    if args.from_date and args.to_date and args.to_date <= args.from_date:
+        raise UserError("--to must be after --from (--to is exclusive)")
+    try:
+        result = asyncio.run(
+            report.collect(database_url(args), chain_ids, args.from_date, args.to_date)
+        )
+    except report.ReportError as exc:
+        raise UserError(str(exc), exc.code) from None
+    names = {c.chain_id: c.name for c in config.chains.values()}
+    if args.json:
+        print(json.dumps(report.to_json(result, names), indent=2))
+    else:
+        print(report.render(result, names))
+    return EXIT_OK
+
+
 def _fmt(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
@@ -470,6 +503,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check that every rollup equals a GROUP BY of the rows")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "report", help="liquidations and SVR revenue per chain and market, with a total"
+    )
+    p.add_argument("--from", dest="from_date", type=report.parse_date, help="first UTC day")
+    p.add_argument(
+        "--to", dest="to_date", type=report.parse_date, help="UTC day after the last (exclusive)"
+    )
+    p.add_argument("--chain", action="append", help="chain name (repeatable; default: all)")
+    p.add_argument("--json", action="store_true", help="exact decimal strings, as JSON")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("config", help="configuration tools")
     config_sub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -93,13 +96,21 @@ def _rows(n: int, svr_every: int = 3) -> list[dict[str, object]]:
     return rows
 
 
-async def _insert(db: asyncpg.Connection, n: int, svr_every: int = 3, market: bool = True) -> None:
-    """Insert _rows(n); without `market` as into a database from before version 3."""
+async def _insert(
+    db: asyncpg.Connection,
+    n: int,
+    svr_every: int = 3,
+    market: bool = True,
+    pools: dict[str, str] | None = None,
+) -> None:
+    """Insert _rows(n), their pools renamed by `pools`; without `market` as into a database
+    from before version 3."""
     columns = [c for c in LIQUIDATION_COLUMNS[:23] if market or c != "market"]
+    rows = [
+        {**r, "pool": (pools or {}).get(str(r["pool"]), r["pool"])} for r in _rows(n, svr_every)
+    ]
     await db.copy_records_to_table(
-        "liquidations",
-        records=[tuple(r[c] for c in columns) for r in _rows(n, svr_every)],
-        columns=columns,
+        "liquidations", records=[tuple(r[c] for c in columns) for r in rows], columns=columns
     )
 
 
@@ -293,6 +304,49 @@ async def test_version_2_database_is_upgraded(db_dsn: str) -> None:
         await conn.execute("DELETE FROM liquidations WHERE block_number >= 60")
         await conn.execute("DELETE FROM svr_recaptures WHERE tx_hash = '0xr1'")
         assert set((await rollup_drift(conn)).values()) == {0}
+
+
+def test_migrate_command_takes_the_configured_markets(db_dsn: str, tmp_path: Path) -> None:
+    """`aave-indexer --config FILE migrate` gives old rows their pool's market from FILE."""
+    core, prime = "0x" + "11" * 20, "0x" + "ab" * 20
+    config = tmp_path / "chains.toml"
+    config.write_text(
+        "[chains.ethereum]\nchain_id = 1\n"
+        f'[[chains.ethereum.pools]]\nmarket = "core"\naddress = "{core}"\noracle = "{core}"\n'
+        # an address in any letter case names the same pool
+        f'[[chains.ethereum.pools]]\nmarket = "prime"\naddress = "0x{prime[2:].upper()}"\n'
+        f'oracle = "{prime}"\n'
+    )
+
+    async def go() -> dict[tuple[int, str], int]:
+        async with _old_database(db_dsn, "schema_v2.sql") as conn:
+            await _insert(
+                conn, 60, market=False, pools={"0xpool_core": core, "0xpool_prime": prime}
+            )
+            dsn = db_dsn.rpartition("/")[0] + "/" + await conn.fetchval("SELECT current_database()")
+            run = subprocess.run(
+                [sys.executable, "-m", "indexer.cli", "--config", str(config),
+                 "--database-url", dsn, "migrate"],
+                capture_output=True, text=True, timeout=120, cwd=ROOT,
+            )  # fmt: skip
+            assert run.returncode == 0, run.stderr
+            assert run.stdout.strip() == f"schema at version {SCHEMA_VERSION}"
+            assert set((await rollup_drift(conn)).values()) == {0}
+            rows = await conn.fetch(
+                "SELECT chain_id, market, count(*) FROM liquidations GROUP BY 1, 2"
+            )
+            return {(r["chain_id"], r["market"]): r["count"] for r in rows}
+
+    got = asyncio.run(go())
+    rows = _rows(60)
+    prime_on_1 = sum(1 for r in rows if r["chain_id"] == 1 and r["market"] == "prime")
+    # chain 137 is not in the file: its rows stay core, whatever their pool
+    assert got == {
+        (1, "prime"): prime_on_1,
+        (1, "core"): sum(1 for r in rows if r["chain_id"] == 1) - prime_on_1,
+        (137, "core"): sum(1 for r in rows if r["chain_id"] == 137),
+    }
+    assert prime_on_1 > 0
 
 
 async def test_updates_are_refused(db: asyncpg.Connection) -> None:
