@@ -255,3 +255,16 @@ def test_mev_share_refund_is_the_builders_transfer_after_the_back_run() -> None:
         ].amount
         == 10**18
     )
+
+
+def test_mev_share_liquidation_without_a_refund_was_not_sold() -> None:
+    tx_update, tx_backrun = "0x" + "01" * 32, "0x" + "02" * 32
+    decoded = decode([secondary(10, tx_update, 0), liquidation(10, tx_backrun, 1)])
+    r = rules("mev-share")
+    matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
+    assert set(matches) == {(tx_backrun, 1)}
+    assert r.won(matches, []) == {}  # the update was not sold
+    unwatched = rules("mev-share")
+    unwatched.recipients = frozenset()
+    assert unwatched.won(matches, []) == matches  # no recipient: the update alone decides
+    assert rules("atlas").won(matches, []) == matches  # a metacall is the sale

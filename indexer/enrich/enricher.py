@@ -88,6 +88,7 @@ class Enricher:
         book = self.book.extended(batch.asset_sources)  # this range's own switches count
         matches = self.svr.attribute(liqs, updates, book)
         payments = await self._payments(decoded, matches, book)
+        matches = self.svr.won(matches, payments)
         learned = await self.tokens.ensure({p.token for p in payments if p.token is not None})
         batch.assets.extend(self._asset_rows(learned))
 

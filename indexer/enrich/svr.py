@@ -6,6 +6,8 @@ The project's documented rule (docs/SVR.md):
   SVR aggregator that stood, at the liquidation's position, behind the source of its
   collateral or debt asset in its own market (enrich/sources.py dates the sources on-chain;
   configured aggregators count as well). The nearest such update is the one attributed.
+- MEV-Share also needs the sale to show: a refund (below) after the liquidation in its
+  block; without one the update was not sold, and the liquidation is not SVR.
 - Recaptured value, MEV-Share: each native transfer in that block from the block's fee
   recipient (the builder) to a configured recipient, sent after the first SVR liquidation
   (the builder's refund). Atlas: each successful
@@ -109,6 +111,18 @@ class SvrRules:
             if best is not None:
                 matches[liq.pos.key] = SvrMatch(best.pos.address, best.round_id, best.pos.tx_hash)
         return matches
+
+    def won(
+        self, matches: dict[tuple[str, int], SvrMatch], payments: Sequence[Payment]
+    ) -> dict[tuple[str, int], SvrMatch]:
+        """MEV-Share: only a back-run that a builder's refund follows was sold; an update
+        nobody bid on lands as well (later caught up), and a liquidation after it is an
+        ordinary one. Without configured recipients no refund can be seen, and the update
+        alone decides (as for Atlas, whose metacall is the sale)."""
+        if self.model != "mev-share" or not self.recipients:
+            return matches
+        sold = {key for payment in payments for key in payment.liquidation_keys}
+        return {key: match for key, match in matches.items() if key in sold}
 
     def blocks_needing_transactions(
         self, liquidations: Iterable[Liquidation], matches: dict[tuple[str, int], SvrMatch]
