@@ -141,15 +141,17 @@ def test_pool_code_is_the_artifact(small_devnet: dict[str, Any]) -> None:
         dep = read_chain_state(small_devnet["workdir"], chain)["deployment"]
         artifact = art.aave(dep["pool_artifact"])
         assert dep["pool_artifact"] == ("L2Pool" if chain in ("arbitrum", "base") else "Pool")
+        assert list(dep["markets"]) == (["core", "prime"] if chain == "ethereum" else ["core"])
         expected = bytes.fromhex(artifact.linked_runtime(dep["libraries"])[2:])
-        actual = bytes.fromhex(rpc.call("eth_getCode", dep["pool_impl"], "latest")[2:])
-        provider = bytes(12) + bytes.fromhex(dep["provider"][2:])
-        # Pool has one immutable, ADDRESSES_PROVIDER, read in 15 places.
-        assert _masked_compare(actual, expected, provider) == 15, chain
-        # The proxy in front of it points at this implementation and at this provider.
-        slot = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
-        impl = rpc.call("eth_getStorageAt", dep["pool"], slot, "latest")
-        assert addr_topic(impl) == dep["pool_impl"]
+        for market in dep["markets"].values():
+            actual = bytes.fromhex(rpc.call("eth_getCode", market["pool_impl"], "latest")[2:])
+            provider = bytes(12) + bytes.fromhex(market["provider"][2:])
+            # Pool has one immutable, ADDRESSES_PROVIDER, read in 15 places.
+            assert _masked_compare(actual, expected, provider) == 15, chain
+            # The proxy in front of it points at this implementation and at this provider.
+            slot = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
+            impl = rpc.call("eth_getStorageAt", market["pool"], slot, "latest")
+            assert addr_topic(impl) == market["pool_impl"]
         # Libraries differ from their artifacts only in bytes 1..20, their own address.
         for lib, address in dep["libraries"].items():
             code = bytes.fromhex(rpc.call("eth_getCode", address, "latest")[2:])
@@ -179,6 +181,7 @@ def test_dual_aggregator_topics_match_the_facts(tmp_path: Path) -> None:
     assert indexed == [True, True, True, False, False, False, False, False]
     selectors = {agg.function(n).selector.hex() for n in ("transmit", "transmitSecondary")}
     assert selectors == {"b1dc65a4", "ba0cb29e"}
+    assert agg.function("typeAndVersion").selector == keccak(text="typeAndVersion()")[:4]
 
 
 # --- liquidations ------------------------------------------------------------------------
@@ -187,10 +190,12 @@ def test_dual_aggregator_topics_match_the_facts(tmp_path: Path) -> None:
 def test_every_liquidation_is_in_the_logs(small_devnet: dict[str, Any]) -> None:
     for chain, entry in small_devnet["manifest"]["chains"].items():
         rpc = small_devnet["rpc"][chain]
+        markets = {m["pool"]: name for name, m in entry["markets"].items()}
+        assert entry["pool"] == entry["markets"]["core"]["pool"]
         logs = rpc.call(
             "eth_getLogs",
             {
-                "address": entry["pool"],
+                "address": list(markets),
                 "fromBlock": "0x0",
                 "toBlock": "latest",
                 "topics": [LIQUIDATION_CALL],
@@ -203,8 +208,10 @@ def test_every_liquidation_is_in_the_logs(small_devnet: dict[str, Any]) -> None:
         ids = [e["id"] for e in entry["liquidations"]]
         assert len(ids) == len(set(ids))
         assert set(ids) == set(on_chain), chain
+        assert {e["market"] for e in entry["liquidations"]} == set(entry["markets"]), chain
         for e in entry["liquidations"]:
             log = on_chain[e["id"]]
+            assert markets[log["address"].lower()] == e["market"]
             data = log["data"][2:]
             assert int(log["blockNumber"], 16) == e["block_number"]
             assert log["blockHash"] == e["block_hash"]
@@ -222,8 +229,9 @@ def test_token_movements_agree_with_each_liquidation(small_devnet: dict[str, Any
         rpc = small_devnet["rpc"][chain]
         liqs = entry["liquidations"]
         by_tx = receipts(rpc, [e["tx_hash"] for e in liqs])
-        atoken = {asset: info["atoken"] for asset, info in entry["assets"].items()}
         for e in liqs:
+            market = entry["markets"][e["market"]]["assets"]
+            atoken = {asset: info["atoken"] for asset, info in market.items()}
             receipt = by_tx[e["tx_hash"]]
             assert receipt["status"] == "0x1"
             assert receipt["blockHash"] == e["block_hash"]
@@ -273,10 +281,18 @@ def test_prices_are_the_oracle_at_the_block(small_devnet: dict[str, Any]) -> Non
         for e in sample:
             for side in ("collateral", "debt"):
                 data = "0xb3596f07" + "0" * 24 + e[f"{side}_asset"][2:]
-                price = rpc.call(
-                    "eth_call", {"to": entry["oracle"], "data": data}, hex(e["block_number"])
-                )
+                oracle = entry["markets"][e["market"]]["oracle"]
+                price = rpc.call("eth_call", {"to": oracle, "data": data}, hex(e["block_number"]))
                 assert int(price, 16) == int(e[f"{side}_price"]) > 0
+                # Every market prices a shared token alike: whichever source is in force.
+                for other in entry["markets"].values():
+                    if e[f"{side}_asset"] in other["assets"]:
+                        same = rpc.call(
+                            "eth_call",
+                            {"to": other["oracle"], "data": data},
+                            hex(e["block_number"]),
+                        )
+                        assert same == price, (e["id"], side)
 
 
 def test_scenario_shape(small_devnet: dict[str, Any]) -> None:
@@ -328,7 +344,8 @@ def test_partial_liquidations_respect_the_close_factor(small_devnet: dict[str, A
     for chain, entry in small_devnet["manifest"]["chains"].items():
         rpc = small_devnet["rpc"][chain]
         for e in entry["liquidations"][:40]:
-            vdebt = entry["assets"][e["debt_asset"]]["variable_debt_token"]
+            market = entry["markets"][e["market"]]
+            vdebt = market["assets"][e["debt_asset"]]["variable_debt_token"]
             data = "0x70a08231" + "0" * 24 + e["user"][2:]
             before = int(
                 rpc.call("eth_call", {"to": vdebt, "data": data}, hex(e["block_number"] - 1)), 16
@@ -392,28 +409,306 @@ def _secondary_round(entry: dict[str, Any], liquidation: dict[str, Any]) -> int:
     return round_id
 
 
+#: The negative cases first named by the one that applies (the scenario's own REASONS).
+REASONS = (
+    "svr",
+    "before_switch",
+    "after_switch",
+    "other_market_source",
+    "other_asset",
+    "foreign_aggregator",
+)
+
+
+def _windows(entry: dict[str, Any]) -> dict[tuple[str, str], list[tuple[int, int, str | None]]]:
+    """(market, asset) -> its sources' positions with the SVR aggregator behind each."""
+    out: dict[tuple[str, str], list[tuple[int, int, str | None]]] = collections.defaultdict(list)
+    for s in sorted(entry["sources"], key=lambda s: (s["block_number"], s["log_index"])):
+        agg = s["aggregator"] if s["is_svr"] else None
+        out[(s["market"], s["asset"])].append((s["block_number"], s["log_index"], agg))
+    return out
+
+
+def _in_force(
+    windows: dict[tuple[str, str], list[tuple[int, int, str | None]]],
+    market: str,
+    asset: str,
+    at: tuple[int, int],
+) -> str | None:
+    """The SVR aggregator behind the asset's latest source strictly before `at`."""
+    found = None
+    for block, index, agg in windows.get((market, asset), []):
+        if (block, index) >= at:
+            break
+        found = agg
+    return found
+
+
+def _classify(
+    windows: dict[tuple[str, str], list[tuple[int, int, str | None]]],
+    svr_aggregators: set[str],
+    liquidation: dict[str, Any],
+    aggregator: str,
+) -> str:
+    """Why a secondary update of `aggregator` makes the liquidation SVR or not."""
+    market = liquidation["market"]
+    assets = (liquidation["collateral_asset"], liquidation["debt_asset"])
+    at = (liquidation["block_number"], liquidation["log_index"])
+    markets = {m for m, _ in windows}
+    if any(_in_force(windows, market, a, at) == aggregator for a in assets):
+        return "svr"
+    for a in assets:
+        for block, index, agg in windows.get((market, a), []):
+            if agg == aggregator:
+                return "before_switch" if (block, index) > at else "after_switch"
+    if any(_in_force(windows, m, a, at) == aggregator for m in markets - {market} for a in assets):
+        return "other_market_source"
+    return "other_asset" if aggregator in svr_aggregators else "foreign_aggregator"
+
+
 def test_attribution_rule_is_exact(small_devnet: dict[str, Any]) -> None:
-    """SVR = follows a secondary-route update of an aggregator pricing its collateral or debt
-    in the same block (Ethereum) or transaction (Atlas); no ordinary one looks like that."""
+    """Computed here from the manifest's sources and every SecondaryRoundIdUpdated on chain
+    (of any emitter): a liquidation is SVR when an earlier log of its block (Ethereum) or
+    transaction (Atlas) is an update of the SVR aggregator behind the source in force, at the
+    liquidation's position, of its collateral or debt asset in its own market; the nearest
+    such update is attributed, and each near miss is named."""
     for chain in ("ethereum", "arbitrum", "base"):
         entry = small_devnet["manifest"]["chains"][chain]
-        prices = entry["svr"]["aggregators"]
-        secondary = [
-            u for u in entry["oracle_updates"] if u["kind"] == "secondary_round_id_updated"
-        ]
-        same_tx = chain != "ethereum"
+        rpc = small_devnet["rpc"][chain]
+        windows = _windows(entry)
+        svr_aggregators = {s["aggregator"] for s in entry["sources"] if s["is_svr"]}
+        assert svr_aggregators == set(entry["svr"]["aggregators"])
+        secondary = rpc.call(
+            "eth_getLogs",
+            {
+                "fromBlock": "0x0",
+                "toBlock": "latest",
+                "topics": [FACTS_TOPICS["SecondaryRoundIdUpdated"]],
+            },
+        )
+        scope = "transactionHash" if chain != "ethereum" else "blockNumber"
+        by_scope: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+        for log in secondary:
+            by_scope[log[scope]].append(log)
         for e in entry["liquidations"]:
-            hits = [
-                u
-                for u in secondary
-                if u["block_number"] == e["block_number"]
-                and (u["tx_hash"] == e["tx_hash"] or not same_tx)
-                and u["log_index"] < e["log_index"]
-                and {e["collateral_asset"], e["debt_asset"]} & set(prices[u["aggregator"]])
+            key = e["tx_hash"] if chain != "ethereum" else hex(e["block_number"])
+            earlier = [u for u in by_scope[key] if int(u["logIndex"], 16) < e["log_index"]]
+            classes = [
+                (_classify(windows, svr_aggregators, e, u["address"].lower()), u) for u in earlier
             ]
-            assert bool(hits) == e["svr"], e["id"]
+            found = {c for c, _ in classes}
+            reason = next((r for r in REASONS if r in found), None)
+            assert e["svr_reason"] == reason, e["id"]
+            assert e["svr"] == (reason == "svr"), e["id"]
             if e["svr"]:
-                assert [u["aggregator"] for u in hits] == [e["svr_aggregator"]]
+                nearest = max(
+                    (u for c, u in classes if c == "svr"), key=lambda u: int(u["logIndex"], 16)
+                )
+                assert e["svr_aggregator"] == nearest["address"].lower()
+                assert e["svr_round_id"] == int(nearest["topics"][1], 16)
+                assert e["svr_oracle_tx_hash"] == nearest["transactionHash"]
+            else:
+                assert e["svr_aggregator"] is e["svr_round_id"] is e["svr_oracle_tx_hash"] is None
+
+
+def test_every_near_miss_happens(small_devnet: dict[str, Any]) -> None:
+    """Each negative case occurs, next to SVR ones, at the test's scale."""
+    want = {
+        "ethereum": {
+            "svr",
+            "before_switch",
+            "other_market_source",
+            "other_asset",
+            "foreign_aggregator",
+        },
+        "arbitrum": {"svr", "before_switch", "other_asset", "foreign_aggregator"},
+        "base": {"svr", "before_switch", "other_asset", "foreign_aggregator"},
+    }
+    for chain, reasons in want.items():
+        liqs = small_devnet["manifest"]["chains"][chain]["liquidations"]
+        seen = collections.Counter(e["svr_reason"] for e in liqs)
+        assert reasons <= set(seen), (chain, seen)
+        assert seen[None] > 0, chain  # and ordinary ones, with no secondary update near them
+    for chain in ("polygon", "avalanche"):
+        liqs = small_devnet["manifest"]["chains"][chain]["liquidations"]
+        assert {e["svr_reason"] for e in liqs} == {None}
+    # Prime liquidations are SVR too where prime's own source is the SVR feed (WETH).
+    eth = small_devnet["manifest"]["chains"]["ethereum"]["liquidations"]
+    assert any(e["market"] == "prime" and e["svr"] for e in eth)
+    assert all(e["market"] == "prime" for e in eth if e["svr_reason"] == "other_market_source")
+
+
+ASSET_SOURCE_UPDATED = "0x" + keccak(text="AssetSourceUpdated(address,address)").hex()
+SOURCE_KEYS = (
+    "market",
+    "oracle",
+    "asset",
+    "source",
+    "block_number",
+    "block_hash",
+    "tx_hash",
+    "log_index",
+)
+
+
+def test_sources_are_every_asset_source_updated(small_devnet: dict[str, Any]) -> None:
+    """`sources` = every AssetSourceUpdated of every market's AaveOracle, the constructor's
+    included, and some after it (setAssetSources by the steward, holding the role)."""
+    for chain, entry in small_devnet["manifest"]["chains"].items():
+        rpc = small_devnet["rpc"][chain]
+        oracles = {m["oracle"]: name for name, m in entry["markets"].items()}
+        logs = rpc.call(
+            "eth_getLogs",
+            {
+                "address": list(oracles),
+                "fromBlock": "0x0",
+                "toBlock": "latest",
+                "topics": [ASSET_SOURCE_UPDATED],
+            },
+        )
+        on_chain = [
+            {
+                "market": oracles[log["address"].lower()],
+                "oracle": log["address"].lower(),
+                "asset": addr_topic(log["topics"][1]),
+                "source": addr_topic(log["topics"][2]),
+                "block_number": int(log["blockNumber"], 16),
+                "block_hash": log["blockHash"],
+                "tx_hash": log["transactionHash"],
+                "log_index": int(log["logIndex"], 16),
+            }
+            for log in logs
+        ]
+        assert [{k: s[k] for k in SOURCE_KEYS} for s in entry["sources"]] == on_chain, chain
+        first = {(s["market"], s["asset"]) for s in entry["sources"]}
+        for name, market in entry["markets"].items():
+            assert {(name, a) for a in market["assets"]} <= first
+        switches = [
+            s
+            for s in entry["sources"]
+            if s["block_number"] > entry["markets"][s["market"]]["pool_block"] + 1
+        ]
+        if chain in ("ethereum", "arbitrum", "base"):
+            assert switches, chain
+            for s in switches:
+                tx = rpc.call("eth_getTransactionByHash", s["tx_hash"])
+                acl = entry["markets"][s["market"]]["acl_manager"]
+                data = (
+                    "0x"
+                    + keccak(text="isAssetListingAdmin(address)")[:4].hex()
+                    + "0" * 24
+                    + tx["from"][2:]
+                )
+                assert int(rpc.call("eth_call", {"to": acl, "data": data}, "latest"), 16) == 1
+                # The switch does not move the price: old and new source answer alike.
+                before = [
+                    o
+                    for o in entry["sources"]
+                    if (o["market"], o["asset"]) == (s["market"], s["asset"])
+                    and o["block_number"] < s["block_number"]
+                ][-1]
+                block = hex(s["block_number"])
+                answers = {
+                    int(rpc.call("eth_call", {"to": src, "data": LATEST_ANSWER}, block), 16)
+                    for src in (before["source"], s["source"])
+                }
+                assert len(answers) == 1, s
+                assert not before["is_svr"] and s["is_svr"]
+        else:
+            assert not switches, chain
+
+
+LATEST_ANSWER = "0x" + keccak(text="latestAnswer()")[:4].hex()
+BEHIND = ("aggregator()", "BASE_TO_USD_AGGREGATOR()", "ASSET_TO_USD_AGGREGATOR()")
+
+
+def _answer(rpc: Rpc, to: str, signature: str, block: str) -> str | None:
+    """The call's return data, or None when it reverts or returns nothing."""
+    data = "0x" + keccak(text=signature)[:4].hex()
+    try:
+        result = rpc.call("eth_call", {"to": to, "data": data}, block)
+    except DevnetError:
+        return None
+    return result if isinstance(result, str) and len(result) > 2 else None
+
+
+def _type_and_version(rpc: Rpc, to: str, block: str) -> str | None:
+    answer = _answer(rpc, to, "typeAndVersion()", block)
+    if answer is None:
+        return None
+    raw = bytes.fromhex(answer[2:])
+    length = int.from_bytes(raw[32:64], "big")
+    return raw[64 : 64 + length].decode()
+
+
+def test_sources_resolve_on_chain(small_devnet: dict[str, Any]) -> None:
+    """What the manifest says stands behind each source is what the contracts answer at the
+    source's block: typeAndVersion() and the proxy / CAPO getters, followed inward."""
+    used: collections.Counter[str] = collections.Counter()
+    for chain, entry in small_devnet["manifest"]["chains"].items():
+        rpc = small_devnet["rpc"][chain]
+        for s in entry["sources"]:
+            block = hex(s["block_number"])
+            address, depth = s["source"], 0
+            found: tuple[str | None, bool, str | None] = (None, False, None)
+            while depth < 5:
+                version = _type_and_version(rpc, address, block)
+                if version is not None and version.startswith("DualAggregator"):
+                    found = (address, True, version)
+                    break
+                behind = [(g, _answer(rpc, address, g, block)) for g in BEHIND]
+                inner = [(g, "0x" + a[-40:]) for g, a in behind if a is not None]
+                if not inner:
+                    if depth or version is not None:
+                        found = (address, False, version)
+                    break
+                ((getter, address),) = inner
+                used[getter] += 1
+                depth += 1
+            assert (s["aggregator"], s["is_svr"], s["type_and_version"]) == found, s
+    assert set(used) == set(BEHIND), used  # every path is taken
+    eth = small_devnet["manifest"]["chains"]["ethereum"]["sources"]
+    kinds = {(s["is_svr"], s["aggregator"] is None, s["type_and_version"]) for s in eth}
+    assert kinds >= {
+        (True, False, "DualAggregator 1.0.0"),
+        (False, True, None),  # a MockAggregator: nothing behind it
+        (False, False, None),  # a stable CAPO adapter over a MockAggregator
+        (False, False, "AccessControlledOCR2Aggregator 1.0.0"),  # a plain feed
+    }
+
+
+def test_other_protocols_aggregator(small_devnet: dict[str, Any]) -> None:
+    """Another protocol's DualAggregator updates next to Aave liquidations, before them, and
+    is never attributed; its events are not among the manifest's oracle updates."""
+    for chain in ("ethereum", "arbitrum", "base"):
+        entry = small_devnet["manifest"]["chains"][chain]
+        rpc = small_devnet["rpc"][chain]
+        (foreign,) = entry["svr"]["foreign_aggregators"]
+        assert _type_and_version(rpc, foreign, "latest") == "DualAggregator 1.0.0"
+        assert foreign not in entry["svr"]["aggregators"]
+        assert all(s["aggregator"] != foreign for s in entry["sources"])
+        assert all(u["aggregator"] != foreign for u in entry["oracle_updates"])
+        assert all(e["svr_aggregator"] != foreign for e in entry["liquidations"])
+        logs = rpc.call(
+            "eth_getLogs",
+            {
+                "address": foreign,
+                "fromBlock": "0x0",
+                "toBlock": "latest",
+                "topics": [FACTS_TOPICS["SecondaryRoundIdUpdated"]],
+            },
+        )
+        scope = "transactionHash" if chain != "ethereum" else "blockNumber"
+        updates = {log[scope]: int(log["logIndex"], 16) for log in logs}
+        after = [
+            e
+            for e in entry["liquidations"]
+            if (key := e["tx_hash"] if chain != "ethereum" else hex(e["block_number"])) in updates
+            and updates[key] < e["log_index"]
+        ]
+        assert after, chain
+        assert any(e["svr"] for e in after), chain  # also right after an Aave SVR update
+        assert any(e["svr_reason"] == "foreign_aggregator" for e in after), chain
 
 
 def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
@@ -426,8 +721,11 @@ def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
         assert rec["recipient"] == recipient
         block = rpc.call("eth_getBlockByNumber", hex(rec["block_number"]), True)
         txs = block["transactions"]
-        assert len(txs) == 3, "bundle = update, back-run, refund"
-        update, backrun, refund = txs
+        # bundle = update, (another protocol's update), back-run, refund
+        assert len(txs) in (3, 4)
+        update, backrun, refund = txs[0], txs[-2], txs[-1]
+        if len(txs) == 4:
+            assert txs[1]["to"].lower() in entry["svr"]["foreign_aggregators"]
         assert refund["hash"] == rec["tx_hash"]
         assert refund["from"].lower() == block["miner"].lower() == rec["builder"]
         assert refund["to"].lower() == recipient
@@ -440,9 +738,25 @@ def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
             assert e["svr_aggregator"] == rec["aggregator"]
             assert e["liquidator"] in entry["svr"]["searcher_contracts"]
             assert _secondary_round(entry, e) == e["svr_round_id"]
+        # A back-run may also hold liquidations that are not SVR: they get no share.
+        in_backrun = {e["id"] for e in entry["liquidations"] if e["tx_hash"] == backrun["hash"]}
+        assert set(rec["liquidation_ids"]) == {i for i in in_backrun if liqs[i]["svr"]}
         assert int(backrun["value"], 16) == int(rec["bid_amount"]) > int(rec["amount"])
     svr_ids = {e["id"] for e in entry["liquidations"] if e["svr"]}
     assert svr_ids == {i for r in entry["recaptures"] for i in r["liquidation_ids"]}
+    # Refunds in blocks without an SVR liquidation (a back-run of a feed no source reads yet,
+    # or of prime positions only) are no recapture.
+    recaptured = {r["block_number"] for r in entry["recaptures"]}
+    svr_blocks = {e["block_number"] for e in entry["liquidations"] if e["svr"]}
+    others = sorted(
+        {e["block_number"] for e in entry["liquidations"] if e["svr_reason"]} - svr_blocks
+    )
+    assert others and not recaptured & set(others)
+    refunds = 0
+    for number in others:
+        block = rpc.call("eth_getBlockByNumber", hex(number), True)
+        refunds += sum(1 for tx in block["transactions"] if (tx["to"] or "").lower() == recipient)
+    assert refunds > 0
 
 
 def test_atlas_metacalls(small_devnet: dict[str, Any]) -> None:
@@ -471,6 +785,28 @@ def test_atlas_metacalls(small_devnet: dict[str, Any]) -> None:
                 assert e["svr"] and e["tx_hash"] == rec["tx_hash"]
                 assert e["liquidator"] == addr_topic(win["topics"][1])
                 assert _secondary_round(entry, e) == e["svr_round_id"]
+            in_tx = {e["id"] for e in entry["liquidations"] if e["tx_hash"] == rec["tx_hash"]}
+            assert set(rec["liquidation_ids"]) == {i for i in in_tx if liqs[i]["svr"]}
+        # Winning solvers in metacalls with no SVR liquidation are no recapture: Aave's
+        # DAppControl before a source switch, the other protocol's DAppControl.
+        logs = rpc.call(
+            "eth_getLogs",
+            {
+                "address": svr["atlas"],
+                "fromBlock": "0x0",
+                "toBlock": "latest",
+                "topics": [SOLVER_TX_RESULT],
+            },
+        )
+        recaptured = {r["tx_hash"] for r in entry["recaptures"]}
+        won = [log for log in logs if int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16)]
+        controls = collections.Counter(
+            addr_topic(log["topics"][3]) for log in won if log["transactionHash"] not in recaptured
+        )
+        assert controls[svr["dapp_control"]] > 0 and controls[svr["other_dapp_control"]] > 0
+        assert {r["source_index"] for r in entry["recaptures"]} <= {
+            int(log["logIndex"], 16) for log in won
+        }
 
 
 def test_everything_is_final(small_devnet: dict[str, Any]) -> None:
@@ -483,14 +819,17 @@ def test_everything_is_final(small_devnet: dict[str, Any]) -> None:
         assert head - last > depth
         assert section["chain_id"] == CHAINS[chain]
         assert section["rpc_urls"] == [f"http://127.0.0.1:{small_devnet['ports'][chain]}"]
-        pool = section["pools"][0]
-        assert pool["address"] == entry["pool"] and pool["oracle"] == entry["oracle"]
-        assert 0 < section["start_block"] <= pool["start_block"]
+        pools = {p["market"]: p for p in section["pools"]}
+        assert list(pools) == (["core", "prime"] if chain == "ethereum" else ["core"])
+        for name, pool in pools.items():
+            market = entry["markets"][name]
+            assert pool["address"] == market["pool"] and pool["oracle"] == market["oracle"]
+            assert 0 < section["start_block"] <= pool["start_block"] == market["pool_block"]
         assert section["native_price_asset"] in entry["assets"]
         svr = section["svr"]
         want = {"ethereum": "mev-share", "arbitrum": "atlas", "base": "atlas"}.get(chain, "none")
         assert svr["model"] == want
-        assert {a["address"] for a in svr["aggregators"]} == set(entry["svr"]["aggregators"])
+        assert "aggregators" not in svr  # found on-chain behind the sources
         if want == "atlas":
             assert svr["atlas"] == entry["svr"]["atlas"]
             assert svr["dapp_control"] == entry["svr"]["dapp_control"]

@@ -18,7 +18,6 @@ class ChainProfile:
     block_time: int  # seconds, also written to devnet.toml
     native_symbol: str
     svr_model: str  # "mev-share" | "atlas" | "none"
-    svr_assets: tuple[str, ...]  # symbols priced by a DualAggregator
     l2_pool: bool
     borrowers: int  # at scale 1.0
     median_position_usd: float
@@ -27,13 +26,11 @@ class ChainProfile:
 PROFILES: dict[str, ChainProfile] = {
     p.name: p
     for p in (
-        ChainProfile(
-            "ethereum", 1, 12, "ETH", "mev-share", ("WETH", "WBTC", "LINK"), False, 190, 400_000.0
-        ),
-        ChainProfile("polygon", 137, 2, "POL", "none", (), False, 285, 6_000.0),
-        ChainProfile("avalanche", 43114, 2, "AVAX", "none", (), False, 195, 25_000.0),
-        ChainProfile("arbitrum", 42161, 1, "ETH", "atlas", ("WETH", "WBTC"), True, 190, 20_000.0),
-        ChainProfile("base", 8453, 2, "ETH", "atlas", ("WETH", "WBTC"), True, 190, 12_000.0),
+        ChainProfile("ethereum", 1, 12, "ETH", "mev-share", False, 190, 400_000.0),
+        ChainProfile("polygon", 137, 2, "POL", "none", False, 285, 6_000.0),
+        ChainProfile("avalanche", 43114, 2, "AVAX", "none", False, 195, 25_000.0),
+        ChainProfile("arbitrum", 42161, 1, "ETH", "atlas", True, 190, 20_000.0),
+        ChainProfile("base", 8453, 2, "ETH", "atlas", True, 190, 12_000.0),
     )
 }
 

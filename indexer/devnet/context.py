@@ -1,8 +1,9 @@
-"""What the parts of one chain's scenario share: the node, the market, the dice, the record."""
+"""What the parts of one chain's scenario share: the node, the markets, the dice, the record."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,8 +11,31 @@ from . import artifacts as art
 from . import manifest as mf
 from .artifacts import Artifact
 from .chains import PROFILES, ChainProfile
-from .deploy import Deployment
+from .deploy import Deployment, Market
+from .feeds import resolve
 from .session import Block, ChainSession, Sent
+
+#: Why a liquidation with a secondary-route update earlier in its block (MEV-Share) or
+#: transaction (Atlas) is, or is not, SVR; when several updates precede it, the first of
+#: these that applies to one of them.
+REASONS = (
+    "svr",  # the update's aggregator is behind the source in force for one of its assets
+    "before_switch",  # ... will be, in the same market, once the source is switched
+    "other_market_source",  # ... is, but in another market
+    "other_asset",  # an Aave SVR aggregator, but of other assets
+    "foreign_aggregator",  # an aggregator behind no Aave source
+)
+
+
+@dataclass(frozen=True)
+class Label:
+    """What the scenario means one liquidation to be (svr: the attributed update)."""
+
+    reason: str | None = None
+    svr: dict[str, Any] | None = None
+
+
+ORDINARY = Label()
 
 
 @dataclass
@@ -21,6 +45,7 @@ class Journal:
     liquidations: list[dict[str, Any]] = field(default_factory=list)
     oracle_updates: list[dict[str, Any]] = field(default_factory=list)
     recaptures: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -58,21 +83,72 @@ class ChainContext:
         self.profile: ChainProfile = PROFILES[session.name]
         self.rng = random.Random(rng_key)
         self.journal = Journal()
-        self.aggregators = {a.source for a in deployment.assets.values() if a.svr}
+        # Every DualAggregator's events are recorded; the manifest keeps those of Aave's.
+        self.aggregators = {a for a, f in deployment.feeds.items() if f.kind == "dual"}
+        if deployment.foreign_aggregator:
+            self.aggregators.add(deployment.foreign_aggregator)
 
     def addr(self, symbol: str) -> str:
-        return self.d.assets[symbol].address
+        return self.d.tokens[symbol]
+
+    def market(self, name: str) -> Market:
+        return self.d.markets[name]
 
     def next_time(self) -> int:
         return self.s.head_time + self.profile.block_time
+
+    # --- which aggregator stands behind which source --------------------------------------
+
+    def svr_behind(self, market: str, symbol: str, planned: bool = False) -> str | None:
+        """The SVR aggregator behind the market's source of `symbol` now (or, with
+        `planned`, behind the source it is to be switched to)."""
+        asset = self.d.markets[market].assets.get(symbol)
+        if asset is None:
+            return None
+        source = asset.planned_source if planned else asset.source
+        if not source:
+            return None
+        behind = resolve(self.d.feeds, source)
+        return behind.aggregator if behind.is_svr else None
+
+    def in_force(self, aggregator: str) -> bool:
+        """Whether the aggregator is behind a source of some market now."""
+        return any(
+            self.svr_behind(m, s) == aggregator
+            for m, market in self.d.markets.items()
+            for s in market.assets
+        )
+
+    def reason(self, market: str, assets: Iterable[str], aggregators: Sequence[str]) -> str:
+        """Why a liquidation of `assets` in `market` after secondary updates of
+        `aggregators` is SVR or not (see REASONS)."""
+        symbols = set(assets)
+        found = set()
+        aave = {a for a, f in self.d.feeds.items() if f.kind == "dual"}
+        for agg in aggregators:
+            if any(self.svr_behind(market, s) == agg for s in symbols):
+                found.add("svr")
+            elif any(self.svr_behind(market, s, planned=True) == agg for s in symbols):
+                found.add("before_switch")
+            elif any(
+                self.svr_behind(m, s) == agg for m in self.d.markets if m != market for s in symbols
+            ):
+                found.add("other_market_source")
+            elif agg in aave:
+                found.add("other_asset")
+            else:
+                found.add("foreign_aggregator")
+        return next(r for r in REASONS if r in found)
+
+    # --- the record -----------------------------------------------------------------------
 
     def record_oracle(self, block: Block, sent: Sent) -> None:
         self.journal.oracle_updates += mf.oracle_entries(block, sent, self.aggregators)
 
     def record_liquidations(
-        self, block: Block, sent: Sent, svr: dict[str, Any] | None
-    ) -> list[str]:
-        """Adds the transaction's liquidations; returns their ids."""
-        entries = mf.liquidation_entries(self.d, block, sent, svr)
+        self, block: Block, sent: Sent, labels: Sequence[Label] | Label
+    ) -> list[dict[str, Any]]:
+        """Adds the transaction's liquidations, labelled in log order; returns them."""
+        entries = mf.liquidation_entries(self.d, block, sent, labels)
         self.journal.liquidations += entries
-        return [e["id"] for e in entries]
+        return entries

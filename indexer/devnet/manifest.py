@@ -12,20 +12,26 @@ solver bid; on Ethereum the builder refunds BUILDER_REFUND_BPS of it) and builde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .chains import PROFILES
-from .deploy import Deployment
+from .feeds import FeedInfo, resolve
 from .session import Block, ChainSession, Sent
+
+if TYPE_CHECKING:
+    from .context import Label
+    from .deploy import Deployment
 
 LIQUIDATION_CALL = "0xe413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286"
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 BALANCE_TRANSFER = "0x4beccb90f994c31aced7a23b5611020728a23d8ec5cddd1a3e9d97b96fda8666"
 SOLVER_TX_RESULT = "0x94e79da376f3bc5202c947c2466a329832d3e9af2f4e094a18c160868453273c"
 SECONDARY_ROUND_ID_UPDATED = "0x8d530b9ddc4b318d28fdd4c3a21fcfecece54c1a72a824f262985b99afef009b"
+ASSET_SOURCE_UPDATED = "0x22c5b7b2d8561d39f7f210b6b326a1aa69f15311163082308ac4877db6339dc1"
 AGGREGATOR_EVENTS = {
     "0xc797025feeeaf2cd924c99e9205acb8ec04d5cad21c41ce637a38fb6dee6016a": "new_transmission",
     "0x0109fc6f55cf40689f02fbaad7af7fe7bbac8a3d2186600afc7d3e10cac60271": "new_round",
@@ -53,21 +59,31 @@ def liquidation_id(chain_id: int, tx_hash: str, log_index: int) -> str:
 
 
 def liquidation_entries(
-    d: Deployment, block: Block, sent: Sent, svr: dict[str, Any] | None
+    d: Deployment, block: Block, sent: Sent, labels: Sequence[Label] | Label
 ) -> list[dict[str, Any]]:
-    """One entry per LiquidationCall log of the transaction, with its treasury fee."""
-    atokens = {a.address: a.atoken for a in d.assets.values()}
+    """One entry per LiquidationCall log of the transaction (of any market), with its
+    treasury fee; `labels` gives each, in log order, what the scenario meant it to be."""
+    markets = {m.pool: m for m in d.markets.values()}
     logs = sent.receipt["logs"]
-    pool = d.pool
     out: list[dict[str, Any]] = []
     window_start = 0
-    for pos, log in enumerate(logs):
-        if (
-            log["address"].lower() != pool
-            or not log["topics"]
-            or log["topics"][0] != LIQUIDATION_CALL
-        ):
-            continue
+    found = [
+        i
+        for i, log in enumerate(logs)
+        if log["address"].lower() in markets and log["topics"][0] == LIQUIDATION_CALL
+    ]
+    if isinstance(labels, Sequence):
+        if len(labels) != len(found):
+            raise ValueError(f"{sent.tx_hash}: {len(found)} liquidations, {len(labels)} labels")
+        per_log = list(labels)
+    else:
+        per_log = [labels] * len(found)
+    for pos in found:
+        log = logs[pos]
+        label = per_log[len(out)]
+        svr = label.svr
+        market = markets[log["address"].lower()]
+        atokens = {a.address: a.atoken for a in market.assets.values()}
         topics, data = log["topics"], log["data"]
         collateral = _topic_address(topics[1])
         user = _topic_address(topics[3])
@@ -87,6 +103,7 @@ def liquidation_entries(
         out.append(
             {
                 "id": liquidation_id(d.chain_id, sent.tx_hash, log_index),
+                "market": market.name,
                 "block_number": block.number,
                 "block_hash": block.hash,
                 "block_time": block.timestamp,
@@ -107,6 +124,36 @@ def liquidation_entries(
                 "svr_aggregator": svr["aggregator"] if svr else None,
                 "svr_round_id": svr["round_id"] if svr else None,
                 "svr_oracle_tx_hash": svr["oracle_tx_hash"] if svr else None,
+                "svr_reason": label.reason,
+            }
+        )
+    return out
+
+
+def source_entries(
+    block: Block, sent: Sent, market: str, oracle: str, feeds: dict[str, FeedInfo]
+) -> list[dict[str, Any]]:
+    """One entry per AssetSourceUpdated of the market's oracle in the transaction, with what
+    stands behind the source (the rows the indexer's asset_sources table holds)."""
+    out = []
+    for log in sent.receipt["logs"]:
+        if log["address"].lower() != oracle or log["topics"][0] != ASSET_SOURCE_UPDATED:
+            continue
+        source = _topic_address(log["topics"][2])
+        behind = resolve(feeds, source)
+        out.append(
+            {
+                "market": market,
+                "oracle": oracle,
+                "asset": _topic_address(log["topics"][1]),
+                "source": source,
+                "aggregator": behind.aggregator,
+                "is_svr": behind.is_svr,
+                "type_and_version": behind.type_and_version,
+                "block_number": block.number,
+                "block_hash": log["blockHash"],
+                "tx_hash": sent.tx_hash,
+                "log_index": int(log["logIndex"], 16),
             }
         )
     return out
@@ -167,37 +214,81 @@ def solver_results(sent: Sent, settlement: str) -> list[dict[str, Any]]:
     return out
 
 
-def fill_prices(session: ChainSession, oracle: str, entries: list[dict[str, Any]]) -> None:
-    """collateral_price / debt_price = AaveOracle.getAssetPrice at the entry's block."""
+def fill_prices(
+    session: ChainSession, oracles: dict[str, str], entries: list[dict[str, Any]]
+) -> None:
+    """collateral_price / debt_price = getAssetPrice of the entry's market's AaveOracle at
+    the entry's block."""
     keys = sorted(
         {
-            (e["block_number"], e[side])
+            (e["market"], e["block_number"], e[side])
             for e in entries
             for side in ("collateral_asset", "debt_asset")
         }
     )
     calls = [
-        ("eth_call", [{"to": oracle, "data": GET_ASSET_PRICE + "0" * 24 + asset[2:]}, hex(number)])
-        for number, asset in keys
+        (
+            "eth_call",
+            [
+                {"to": oracles[market], "data": GET_ASSET_PRICE + "0" * 24 + asset[2:]},
+                hex(number),
+            ],
+        )
+        for market, number, asset in keys
     ]
     prices = {key: str(int(r, 16)) for key, r in zip(keys, session.rpc.batch(calls), strict=True)}
     for e in entries:
-        e["collateral_price"] = prices[(e["block_number"], e["collateral_asset"])]
-        e["debt_price"] = prices[(e["block_number"], e["debt_asset"])]
+        e["collateral_price"] = prices[(e["market"], e["block_number"], e["collateral_asset"])]
+        e["debt_price"] = prices[(e["market"], e["block_number"], e["debt_asset"])]
 
 
 def _chain_order(entry: dict[str, Any]) -> tuple[int, int]:
     return entry["block_number"], entry["log_index"]
 
 
+def svr_aggregators(sources: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Every aggregator that is SVR behind some source, in any market and window, with the
+    assets it is so for."""
+    out: dict[str, list[str]] = {}
+    for entry in sources:
+        if entry["is_svr"]:
+            assets = out.setdefault(entry["aggregator"], [])
+            if entry["asset"] not in assets:
+                assets.append(entry["asset"])
+    return out
+
+
 def chain_manifest(d: Deployment, journal: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     profile = PROFILES[d.chain]
-    aggregators = {a.source: [a.address] for a in d.assets.values() if a.svr}
+    sources = sorted(journal["sources"], key=_chain_order)
+    aggregators = svr_aggregators(sources)
+    core = d.core
+    svr_model = profile.svr_model != "none"
     return {
         "chain_id": d.chain_id,
-        "pool": d.pool,
-        "oracle": d.oracle,
+        "pool": core.pool,
+        "oracle": core.oracle,
         "treasury": d.treasury,
+        "markets": {
+            name: {
+                "pool": m.pool,
+                "oracle": m.oracle,
+                "pool_block": m.pool_block,
+                "provider": m.provider,
+                "acl_manager": m.acl_manager,
+                "admin": m.admin,
+                "assets": {
+                    a.address: {
+                        "symbol": a.symbol,
+                        "atoken": a.atoken,
+                        "variable_debt_token": a.variable_debt_token,
+                        "price_source": a.source,
+                    }
+                    for a in m.assets.values()
+                },
+            }
+            for name, m in d.markets.items()
+        },
         "assets": {
             a.address: {
                 "symbol": a.symbol,
@@ -206,23 +297,31 @@ def chain_manifest(d: Deployment, journal: dict[str, list[dict[str, Any]]]) -> d
                 "variable_debt_token": a.variable_debt_token,
                 "price_source": a.source,
             }
-            for a in d.assets.values()
+            for a in core.assets.values()
         },
+        "sources": sources,
         "svr": {
             "model": profile.svr_model,
-            "recipient": d.svr_recipient if profile.svr_model != "none" else None,
+            "recipient": d.svr_recipient if svr_model else None,
             "aggregators": aggregators,
+            "foreign_aggregators": [d.foreign_aggregator] if d.foreign_aggregator else [],
             "atlas": d.settlement or None,
             "dapp_control": d.dapp_control or None,
+            "other_dapp_control": d.other_dapp_control or None,
             "forwarder": d.forwarder or None,
             "builders": d.builders,
             "searcher_contracts": d.searchers,
             # Who appears as `liquidator` in an SVR LiquidationCall: the searcher's (Ethereum)
             # or winning solver's (Atlas) contract, which calls Pool.liquidationCall itself.
-            "svr_liquidator": "searcher_contract" if profile.svr_model != "none" else None,
+            "svr_liquidator": "searcher_contract" if svr_model else None,
         },
         "liquidations": sorted(journal["liquidations"], key=_chain_order),
-        "oracle_updates": sorted(journal["oracle_updates"], key=_chain_order),
+        # The events of the SVR aggregators only, over the whole history (also before the
+        # aggregator became a source): what the indexer reads.
+        "oracle_updates": sorted(
+            (u for u in journal["oracle_updates"] if u["aggregator"] in aggregators),
+            key=_chain_order,
+        ),
         "recaptures": sorted(journal["recaptures"], key=lambda r: r["block_number"]),
     }
 
@@ -241,7 +340,8 @@ SPLIT = [("2025-03-29", 6500), ("2026-02-02", 6000)]
 
 
 def devnet_toml(deployments: dict[str, Deployment], urls: dict[str, str]) -> str:
-    """The indexer's configuration for the devnet (format of indexer/chains.toml)."""
+    """The indexer's configuration for the devnet (format of indexer/chains.toml): pools
+    named by market and no SVR aggregators (the indexer finds them behind the sources)."""
     lines = [
         "# Written by `aave-indexer devnet scenario`: the indexer configuration for the local",
         "# devnet. Regenerated on every scenario run.",
@@ -249,7 +349,6 @@ def devnet_toml(deployments: dict[str, Deployment], urls: dict[str, str]) -> str
     ]
     for name, d in deployments.items():
         p = PROFILES[name]
-        weth = d.assets["WETH"].address
         lines += [
             f"[chains.{name}]",
             f"chain_id = {d.chain_id}",
@@ -261,15 +360,20 @@ def devnet_toml(deployments: dict[str, Deployment], urls: dict[str, str]) -> str
             "requests_per_second = 1000",
             "max_in_flight = 4",
             f"block_time_seconds = {p.block_time}",
-            f'native_price_asset = "{weth}"',
+            f'native_price_asset = "{d.tokens["WETH"]}"',
             "",
-            f"[[chains.{name}.pools]]",
-            'name = "devnet"',
-            f'address = "{d.pool}"',
-            f'oracle = "{d.oracle}"',
-            "version = 3",
-            f"start_block = {d.pool_block}",
-            "",
+        ]
+        for m in d.markets.values():
+            lines += [
+                f"[[chains.{name}.pools]]",
+                f'market = "{m.name}"',
+                f'address = "{m.pool}"',
+                f'oracle = "{m.oracle}"',
+                "version = 3",
+                f"start_block = {m.pool_block}",
+                "",
+            ]
+        lines += [
             f"[chains.{name}.svr]",
             f'model = "{p.svr_model}"',
             f"recipients = {_toml_list([d.svr_recipient] if p.svr_model != 'none' else [])}",
@@ -278,12 +382,5 @@ def devnet_toml(deployments: dict[str, Deployment], urls: dict[str, str]) -> str
             lines += [f'atlas = "{d.settlement}"', f'dapp_control = "{d.dapp_control}"']
         split = ", ".join(f'{{ from = "{day}", aave_bps = {bps} }}' for day, bps in SPLIT)
         lines.append(f"split = [{split}]")
-        aggs = [
-            f'{{ address = "{a.source}", assets = ["{a.address}"], '
-            f"start_block = {a.source_block} }}"
-            for a in d.assets.values()
-            if a.svr
-        ]
-        lines.append("aggregators = [" + ", ".join(aggs) + "]")
         lines.append("")
     return "\n".join(lines)

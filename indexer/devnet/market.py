@@ -32,6 +32,20 @@ RESERVES: tuple[Reserve, ...] = (
 )
 BY_SYMBOL = {r.symbol: r for r in RESERVES}
 
+#: The markets of each chain: "core" everywhere, and on ethereum a second one, "prime"
+#: (Aave's Prime shares WETH with Core), listing some of the same tokens.
+MARKETS: dict[str, tuple[str, ...]] = {
+    "ethereum": ("core", "prime"),
+    "polygon": ("core",),
+    "avalanche": ("core",),
+    "arbitrum": ("core",),
+    "base": ("core",),
+}
+MARKET_RESERVES: dict[str, tuple[str, ...]] = {
+    "core": tuple(r.symbol for r in RESERVES),
+    "prime": ("WETH", "WBTC", "USDC"),
+}
+
 #: DefaultReserveInterestRateStrategy arguments after the provider, in ray.
 STRATEGY_VOLATILE = (
     45 * RAY // 100,
@@ -58,6 +72,16 @@ STRATEGY_STABLE = (
 
 #: anvil's first default account (unlocked, real signatures): deploys and administers.
 DEPLOYER = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+#: Deploys and administers the second market, so that core's addresses are the same on every
+#: chain whether or not it has one.
+MARKET_DEPLOYERS = {"core": DEPLOYER, "prime": actor("prime/deployer")}
+#: Holds the asset-listing admin role and switches price sources (as Aave's SVR steward does).
+SOURCE_STEWARD = actor("svr-steward")
+#: Another protocol, with its own SVR feed (behind no Aave source) and its own DAppControl.
+OTHER_PROTOCOL = actor("other-protocol/deployer")
+OTHER_SECONDARY = actor("other-protocol/oracle-node")
+OTHER_DAPP_CONTROL = actor("other-protocol/dapp-control")
+OTHER_RECIPIENT = actor("other-protocol/svr-recipient")
 TREASURY = actor("treasury")
 SVR_RECIPIENT = actor("svr-recipient")
 SVR_DAPP_CONTROL = actor("svr-dapp-control")

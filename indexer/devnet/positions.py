@@ -12,20 +12,27 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 
-from .context import ChainContext
+from .context import ORDINARY, ChainContext, Label
 from .deploy import MAX_UINT
-from .market import BY_SYMBOL, PRICE_UNIT, WHALE
+from .market import BY_SYMBOL, MARKETS, PRICE_UNIT, WHALE
 from .oracles import Oracles
 from .prices import STEPS
 from .session import actor
 
 WAD = 10**18
 BLOCK_SIZE = 120  # transactions per block while positions open
+#: Share of a chain's borrowers in its second market (ethereum's prime), and what they hold.
+SECOND_MARKET_SHARE = 0.3
+COLLATERAL = {
+    "core": (("WETH", "WBTC", "LINK"), (0.42, 0.38, 0.20)),
+    "prime": (("WETH", "WBTC"), (0.55, 0.45)),
+}
 
 
 @dataclass
 class Position:
     user: str
+    market: str
     collateral: str  # symbol
     debt: str  # symbol
     collateral_amount: int
@@ -37,6 +44,10 @@ class Position:
     closed: bool = False
     deferred: bool = False
 
+    @property
+    def assets(self) -> tuple[str, str]:
+        return (self.collateral, self.debt)
+
 
 @dataclass
 class Target:
@@ -46,8 +57,10 @@ class Target:
     debt_to_cover: int
     receive_atoken: bool
     covered_usd: float = 0.0  # estimate, for a searcher's bid
+    label: Label = ORDINARY
 
     def call_args(self, ctx: ChainContext) -> tuple[str, str, str, int, bool]:
+        """Pool.liquidationCall's arguments."""
         p = self.position
         return (
             ctx.addr(p.collateral),
@@ -56,6 +69,10 @@ class Target:
             self.debt_to_cover,
             self.receive_atoken,
         )
+
+    def searcher_target(self, ctx: ChainContext) -> tuple[str, str, str, str, int, bool]:
+        """SvrSearcher's Target: the market's pool, then liquidationCall's arguments."""
+        return (ctx.market(self.position.market).pool, *self.call_args(ctx))
 
 
 def _ratio_path(prices: dict[str, list[int]], collateral: str, debt: str) -> list[float]:
@@ -70,10 +87,13 @@ def plan_positions(
     rng = ctx.rng
     profile = ctx.profile
     out = []
+    markets = MARKETS[ctx.s.name]
     for i in range(max(3, round(profile.borrowers * scale))):
         user = actor(f"{ctx.s.name}/borrower/{seed}/{run}/{i}")
+        market = markets[-1] if len(markets) > 1 and rng.random() < SECOND_MARKET_SHARE else "core"
         for _attempt in range(30):
-            collateral = rng.choices(["WETH", "WBTC", "LINK"], [0.42, 0.38, 0.20])[0]
+            symbols, weights = COLLATERAL[market]
+            collateral = rng.choices(symbols, weights)[0]
             debt = "WETH" if collateral == "WBTC" and rng.random() < 0.25 else "USDC"
             c = BY_SYMBOL[collateral]
             ratios = _ratio_path(prices, collateral, debt)
@@ -92,6 +112,7 @@ def plan_positions(
         out.append(
             Position(
                 user=user,
+                market=market,
                 collateral=collateral,
                 debt=debt,
                 collateral_amount=int(
@@ -106,47 +127,49 @@ def plan_positions(
 
 
 def open_positions(ctx: ChainContext, positions: list[Position]) -> None:
-    """Liquidity from a whale, then the borrowers' deposits (supplied by the whale on their
-    behalf) and their loans, in blocks of BLOCK_SIZE."""
-    s, pool, c = ctx.s, ctx.d.pool, ctx.c
+    """Liquidity from a whale in every market, then the borrowers' deposits (supplied by the
+    whale on their behalf) and their loans, in blocks of BLOCK_SIZE."""
+    s, c = ctx.s, ctx.c
     s.rpc.batch([("anvil_setBalance", [p.user, hex(10**20)]) for p in positions])
-    need = dict.fromkeys(ctx.d.assets, 0)
+    need = dict.fromkeys(ctx.d.tokens, 0)
     for p in positions:
         need[p.collateral] += p.collateral_amount
-    for symbol, asset in ctx.d.assets.items():
-        liquidity = 10 ** (asset.decimals + 9)
-        token = asset.address
+    markets = list(ctx.d.markets.values())
+    for symbol, token in ctx.d.tokens.items():
+        liquidity = 10 ** (BY_SYMBOL[symbol].decimals + 9)
+        listed = [m for m in markets if symbol in m.assets]
         s.send(
             WHALE,
             token,
-            c.erc20.encode("mint(uint256)", liquidity + need[symbol]),
+            c.erc20.encode("mint(uint256)", liquidity * len(listed) + need[symbol]),
             gas=200_000,
             label=f"mint {symbol}",
         )
-        s.send(
-            WHALE,
-            token,
-            c.erc20.encode("approve", pool, MAX_UINT),
-            gas=100_000,
-            label=f"approve {symbol}",
-        )
-        s.send(
-            WHALE,
-            pool,
-            c.pool.encode("supply", token, liquidity, WHALE, 0),
-            gas=500_000,
-            label=f"liquidity {symbol}",
-        )
+        for m in listed:
+            s.send(
+                WHALE,
+                token,
+                c.erc20.encode("approve", m.pool, MAX_UINT),
+                gas=100_000,
+                label=f"approve {symbol}",
+            )
+            s.send(
+                WHALE,
+                m.pool,
+                c.pool.encode("supply", token, liquidity, WHALE, 0),
+                gas=500_000,
+                label=f"liquidity {symbol}",
+            )
     s.mine(ctx.next_time())
     for start in range(0, len(positions), BLOCK_SIZE):
         for p in positions[start : start + BLOCK_SIZE]:
             data = c.pool.encode("supply", ctx.addr(p.collateral), p.collateral_amount, p.user, 0)
-            s.send(WHALE, pool, data, gas=500_000, label="supply")
+            s.send(WHALE, ctx.market(p.market).pool, data, gas=500_000, label="supply")
         s.mine(ctx.next_time())
     for start in range(0, len(positions), BLOCK_SIZE):
         for p in positions[start : start + BLOCK_SIZE]:
             data = c.pool.encode("borrow", ctx.addr(p.debt), p.debt_amount, 2, 0, p.user)
-            s.send(p.user, pool, data, gas=800_000, label="borrow")
+            s.send(p.user, ctx.market(p.market).pool, data, gas=800_000, label="borrow")
         s.mine(ctx.next_time())
 
 
@@ -178,11 +201,12 @@ class HealthBook:
         todo = [p for p in positions if not p.closed]
         if not todo:
             return
-        c, d = self.ctx.c, self.ctx.d
+        c = self.ctx.c
         calls: list[tuple[str, str]] = []
         for p in todo:
-            calls.append((d.pool, c.pool.encode("getUserAccountData", p.user)))
-            vdebt = d.assets[p.debt].variable_debt_token
+            market = self.ctx.market(p.market)
+            calls.append((market.pool, c.pool.encode("getUserAccountData", p.user)))
+            vdebt = market.assets[p.debt].variable_debt_token
             calls.append((vdebt, c.variable_debt.encode("balanceOf", p.user)))
         answers = self.ctx.s.eth_calls(calls)
         for i, p in enumerate(todo):

@@ -122,24 +122,31 @@ def _play_paused(
     deployment: Deployment | None = None
     if state is not None:
         deployment = Deployment.from_json(state["deployment"])
-        if rpc.call("eth_getCode", deployment.pool, "latest") in ("0x", None):
+        if rpc.call("eth_getCode", deployment.core.pool, "latest") in ("0x", None):
             deployment, state = None, None  # a different node now answers on this port
     head_at_start = session.head
     if deployment is None:
-        deployment = deploy_market(session, compiled)
+        deployment, sources = deploy_market(session, compiled)
         fund_actors(session, deployment)
-        log(f"{chain}: Aave V3 market deployed (pool {deployment.pool})")
+        pools = ", ".join(f"{m.name} {m.pool}" for m in deployment.markets.values())
+        log(f"{chain}: Aave V3 deployed (pools: {pools})")
         state = {
             "deployment": deployment.to_json(),
             "runs": [],
-            "journal": {"liquidations": [], "oracle_updates": [], "recaptures": []},
+            "journal": {
+                "liquidations": [],
+                "oracle_updates": [],
+                "recaptures": [],
+                "sources": sources,
+            },
         }
     assert state is not None
     run = len(state["runs"])
     scenario = ChainScenario(session, deployment, compiled, prices, seed, scale, run, log)
     journal = scenario.play(_day0(session.head_time), _crash_block(head_at_start, scale))
-    for key in ("liquidations", "oracle_updates", "recaptures"):
+    for key in ("liquidations", "oracle_updates", "recaptures", "sources"):
         state["journal"][key] += getattr(journal, key)
+    state["deployment"] = deployment.to_json()  # sources switched during the run
     state["runs"].append({"seed": seed, "scale": scale})
     _save_chain_state(workdir, chain, state)
     svr = sum(1 for e in journal.liquidations if e["svr"])

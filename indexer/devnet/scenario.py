@@ -3,14 +3,15 @@
 Every choice comes from a random generator seeded by (seed, chain, run), and every block is
 mined on demand with a computed timestamp, so the same seed on a fresh devnet gives the same
 chain. Per price step (2 hours apart; step s starts at the same block number on every chain):
-  (a) public block: MockAggregator prices move and the primary route transmits to the SVR
-      aggregators whose update goes public this step;
+  (a) public block: MockAggregator prices move, the primary route transmits to the
+      DualAggregators whose update goes public this step, and a planned source switch
+      (setAssetSources) lands after them;
   (b) one block per SVR (secondary-route) update, see svr.py;
   (c) ordinary liquidations by liquidator EOAs (some deferred to the next step, at a lower
       health factor), with the primary route re-landing the secondary reports
-      (PrimaryFeedUnlocked);
+      (PrimaryFeedUnlocked), sometimes after another protocol's secondary update;
   (d) sometimes the secondary route repeats a public report (SecondaryRoundIdUpdated only),
-      in a block without liquidations, so no liquidation is wrongly SVR by attribution.
+      in a block without liquidations.
 """
 
 from __future__ import annotations
@@ -19,22 +20,39 @@ from collections.abc import Callable
 from typing import Any
 
 from . import manifest as mf
-from .context import ChainContext, Contracts, Journal
-from .deploy import MAX_UINT, Deployment
+from .context import ORDINARY, ChainContext, Contracts, Journal, Label
+from .deploy import MAX_UINT, Deployment, switch_source, switched
 from .market import LIQUIDATORS
-from .oracles import Oracles
+from .oracles import FOREIGN, Oracles
 from .positions import HealthBook, Target, open_positions, plan_positions
 from .prices import STEP_SECONDS, STEPS
 from .session import ChainSession
-from .svr import LIQ_GAS, atlas_metacall, mev_share_bundle, targets_for
+from .svr import (
+    LIQ_GAS,
+    atlas_metacall,
+    extras_for,
+    foreign_metacall,
+    may_sweep,
+    mev_share_bundle,
+    targets_for,
+)
 
 DAY = 86400
 #: Blocks reserved per price step; step s starts at block crash_block + s * STEP_BLOCKS.
 STEP_BLOCKS = 12
 FINALITY_BLOCKS = 12  # more than the devnet config's finality_depth (8)
 SVR_SHARE = 0.6  # chance that an SVR asset's update goes by the secondary route
+#: The same before the asset's source is switched to its SVR feed: its feed's updates are
+#: back-run then too (not SVR), as often as possible.
+PRE_SWITCH_SHARE = 0.85
 DEFER = 0.2  # chance that a liquidatable position waits one step
 MAX_BLOCKS_PER_STEP = 4  # for ordinary liquidations
+#: Where the other protocol's ETH / USD feed reports a step: with this chance "with" Aave's
+#: WETH update when that goes by the secondary route (same block / metacall, after it); else
+#: in block (c), with this chance by the secondary route before its liquidations, else by the
+#: primary route.
+FOREIGN_WITH, FOREIGN_ORDINARY = 0.45, 0.5
+FOREIGN_TARGETS = 2  # ordinary liquidations an Atlas solver takes in the other's metacall
 
 
 class ChainScenario:
@@ -57,74 +75,124 @@ class ChainScenario:
         self.positions = plan_positions(ctx, prices, scale, seed, run)
         self.book = HealthBook(ctx, self.oracles, self.positions)
 
+    def _mine_oracles(self, when: int) -> None:
+        ctx = self.ctx
+        block = ctx.s.mine(when)
+        for sent in block.txs:
+            ctx.record_oracle(block, sent)
+        ctx.journal.sources += switched(ctx.d, block)
+
     def reset_prices(self, when: int) -> None:
         """Prices back to the start of the path (on a fresh chain: the feeds' first rounds)."""
         ctx, oracles = self.ctx, self.oracles
-        for symbol in ctx.d.assets:
+        for symbol in ctx.d.tokens:
             price = self.prices[symbol][0]
+            oracles.set_mocks(symbol, price)
             if symbol in oracles.feeds:
                 oracles.new_report(symbol, price, when - 5)
                 oracles.send_primary(symbol)
                 oracles.now[symbol] = price
-            else:
-                oracles.set_mock(symbol, price)
-        block = ctx.s.mine(max(when, ctx.next_time()))
-        for sent in block.txs:
-            ctx.record_oracle(block, sent)
+        if FOREIGN in oracles.feeds:
+            oracles.new_report(FOREIGN, self.prices["WETH"][0], when - 5)
+            oracles.send_primary(FOREIGN)
+        self._mine_oracles(max(when, ctx.next_time()))
+
+    def pending_switches(self, step: int) -> list[tuple[str, str]]:
+        """(market, symbol) whose planned source takes over at this step."""
+        return [
+            (name, symbol)
+            for name, market in self.ctx.d.markets.items()
+            for symbol, asset in market.assets.items()
+            if asset.planned_source
+            and asset.source != asset.planned_source
+            and step >= asset.switch_step
+        ]
+
+    def _before_switch(self, symbol: str) -> bool:
+        return any(
+            a.planned_source and a.source != a.planned_source
+            for m in self.ctx.d.markets.values()
+            for s, a in m.assets.items()
+            if s == symbol
+        )
 
     def play_step(self, step: int, start_time: int, start_block: int) -> None:
         ctx, oracles, rng = self.ctx, self.oracles, self.ctx.rng
         ctx.s.mine_empty(start_block - 1 - ctx.s.head)
+        switches = self.pending_switches(step)
         public: list[str] = []
         private: list[str] = []
-        for symbol in ctx.d.assets:
+        for symbol in ctx.d.tokens:
             price = self.prices[symbol][step]
             if symbol not in oracles.feeds:
                 if price != oracles.now[symbol]:
-                    oracles.set_mock(symbol, price)
+                    oracles.set_mocks(symbol, price)
                 continue
-            (private if rng.random() < SVR_SHARE else public).append(symbol)
+            share = PRE_SWITCH_SHARE if self._before_switch(symbol) else SVR_SHARE
+            if any(s == symbol for _, s in switches):
+                share = 0.0  # the switch lands after a public report of the same price
+            (private if rng.random() < share else public).append(symbol)
+        has_foreign = FOREIGN in oracles.feeds
+        with_weth = has_foreign and "WETH" in private and rng.random() < FOREIGN_WITH
         # (a)
         for symbol in public:
             oracles.new_report(symbol, self.prices[symbol][step], start_time - 3)
             oracles.send_primary(symbol)
+            oracles.set_mocks(symbol, self.prices[symbol][step])
             oracles.now[symbol] = self.prices[symbol][step]
-        block = ctx.s.mine(max(start_time, ctx.next_time()))
-        for sent in block.txs:
-            ctx.record_oracle(block, sent)
+        for market, symbol in switches:
+            switch_source(ctx.s, ctx.d, market, symbol)
+        self._mine_oracles(max(start_time, ctx.next_time()))
         # (b)
         rng.shuffle(private)
         for symbol in private:
-            self.svr_block(symbol, self.prices[symbol][step])
+            self.svr_block(symbol, self.prices[symbol][step], with_weth and symbol == "WETH")
         # (c)
-        self.ordinary_blocks()
+        foreign = has_foreign and not with_weth
+        self.ordinary_blocks(self.prices["WETH"][step] if foreign else 0)
         # (d)
         repeats = [s for s in public if rng.random() < 0.3]
         if repeats:
             for symbol in repeats:
                 oracles.send_secondary_by_nodes(symbol)
-            block = ctx.s.mine(ctx.next_time())
-            for sent in block.txs:
-                ctx.record_oracle(block, sent)
+            self._mine_oracles(ctx.next_time())
         if ctx.s.head > start_block + STEP_BLOCKS - 1:
             raise RuntimeError(f"{ctx.s.name}: step {step} used more than {STEP_BLOCKS} blocks")
 
-    def svr_block(self, symbol: str, price: int) -> None:
+    def svr_block(self, symbol: str, price: int, foreign: bool) -> None:
         ctx, oracles = self.ctx, self.oracles
-        targets = targets_for(ctx, self.book, symbol, price)
+        aggregator = oracles.feeds[symbol].address
+        scope = [aggregator, *([oracles.feeds[FOREIGN].address] if foreign else [])]
+        targets = targets_for(ctx, self.book, symbol, price, scope)
+        atlas = ctx.profile.svr_model == "atlas"
+        if atlas and ctx.in_force(aggregator) and not any(t.label.reason == "svr" for t in targets):
+            targets = []  # no solver bids on Aave's auction for nothing SVR
+        if may_sweep(ctx, targets, aggregator):
+            taken = {id(t.position) for t in targets}
+            extras = extras_for(ctx, self.book, symbol, scope)
+            targets += [t for t in extras if id(t.position) not in taken]
         when = ctx.next_time()
         oracles.new_report(symbol, price, when - 2)
-        if ctx.profile.svr_model == "mev-share":
-            mev_share_bundle(ctx, oracles, symbol, targets, when)
+        if foreign:
+            oracles.new_report(FOREIGN, price, when - 2)
+        oracles.set_mocks(symbol, price)
+        if atlas:
+            atlas_metacall(ctx, oracles, symbol, targets, when, foreign)
         else:
-            atlas_metacall(ctx, oracles, symbol, targets, when)
+            mev_share_bundle(ctx, oracles, symbol, targets, when, foreign)
         oracles.now[symbol] = price
         oracles.feeds[symbol].primary_pending = True
+        if foreign:
+            oracles.feeds[FOREIGN].primary_pending = True
         for t in targets:
             t.position.hf = None
 
-    def ordinary_blocks(self) -> None:
-        ctx, book, rng = self.ctx, self.book, self.ctx.rng
+    def ordinary_blocks(self, foreign_price: int) -> None:
+        """Ordinary liquidations; with `foreign_price`, the other protocol's feed reports it
+        in the first block: by the primary route, or by the secondary route before the
+        liquidations (ethereum: same block; atlas: its own metacall, in which a solver takes
+        some of them)."""
+        ctx, book, rng, oracles = self.ctx, self.book, self.ctx.rng, self.oracles
         candidates = [p for p in book.open() if p.hf is None or book.predicted(p) < 1.03]
         book.refresh(candidates)
         due: list[Target] = []
@@ -142,30 +210,67 @@ class ChainScenario:
                 amount = max(1, int(p.debt_units * rng.uniform(0.15, 0.45)))
             else:
                 amount = p.debt_units // 2
-            due.append(Target(p, amount, rng.random() < 0.2))
-        feeds = self.oracles.feeds
+            due.append(Target(p, amount, rng.random() < 0.2, p.debt_usd * 0.5))
+        feeds = oracles.feeds
         unlocks = [s for s, f in feeds.items() if f.primary_pending and rng.random() < 0.85]
         for feed in feeds.values():
             feed.primary_pending = False
         if not due and not unlocks:
             return
+        foreign_sent = None
+        foreign_targets: list[Target] = []
+        if foreign_price:
+            oracles.new_report(FOREIGN, foreign_price, ctx.next_time() - 2)
+            unlocks = [u for u in unlocks if u != FOREIGN]  # superseded by the new report
+        if foreign_price and due and rng.random() < FOREIGN_ORDINARY:
+            feeds[FOREIGN].primary_pending = True
+            scope = [feeds[FOREIGN].address]
+            if ctx.profile.svr_model == "atlas":
+                foreign_targets = [
+                    Target(
+                        t.position,
+                        MAX_UINT,
+                        t.receive_atoken,
+                        t.covered_usd,
+                        Label(ctx.reason(t.position.market, t.position.assets, scope)),
+                    )
+                    for t in due[:FOREIGN_TARGETS]
+                ]
+                due = due[FOREIGN_TARGETS:]
         per_block = max(30, -(-len(due) // MAX_BLOCKS_PER_STEP))
         for start in range(0, max(1, len(due)), per_block):
+            label = ORDINARY
             if start == 0:
+                if foreign_price and not feeds[FOREIGN].primary_pending:
+                    oracles.send_primary(FOREIGN)
+                elif foreign_price:
+                    if ctx.profile.svr_model == "atlas":
+                        foreign_sent = foreign_metacall(ctx, oracles, foreign_targets)
+                    else:
+                        foreign_sent = oracles.send_secondary_by_nodes(FOREIGN)
+                        label = Label(ctx.reason("core", (), [feeds[FOREIGN].address]))
                 for symbol in unlocks:
-                    self.oracles.send_primary(symbol, label="primary again")
+                    oracles.send_primary(symbol, label="primary again")
             for t in due[start : start + per_block]:
                 data = ctx.c.pool.encode("liquidationCall", *t.call_args(ctx))
                 ctx.s.send(
-                    rng.choice(LIQUIDATORS), ctx.d.pool, data, gas=LIQ_GAS, label="liquidation"
+                    rng.choice(LIQUIDATORS),
+                    ctx.market(t.position.market).pool,
+                    data,
+                    gas=LIQ_GAS,
+                    label="liquidation",
                 )
                 t.position.hf = None
             block = ctx.s.mine(ctx.next_time())
             for sent in block.txs:
                 if sent.label == "liquidation":
-                    ctx.record_liquidations(block, sent, None)
+                    ctx.record_liquidations(block, sent, label)
                 else:
                     ctx.record_oracle(block, sent)
+                if sent is foreign_sent and foreign_targets:
+                    ctx.record_liquidations(block, sent, [t.label for t in foreign_targets])
+        for t in foreign_targets:
+            t.position.hf = None
 
     def play(self, day0: int, crash_block: int) -> Journal:
         """Positions open on day0 (UTC midnight); the crash starts a day later at 01:00."""
@@ -184,5 +289,6 @@ class ChainScenario:
                 done = len(ctx.journal.liquidations)
                 self.log(f"{ctx.s.name}: step {step}/{STEPS}, {done} liquidations")
         ctx.s.mine_empty(FINALITY_BLOCKS)
-        mf.fill_prices(ctx.s, ctx.d.oracle, ctx.journal.liquidations)
+        oracles = {name: m.oracle for name, m in ctx.d.markets.items()}
+        mf.fill_prices(ctx.s, oracles, ctx.journal.liquidations)
         return ctx.journal

@@ -8,11 +8,17 @@ interface IERC20Like {
 
 /// @title AtlasSettlement (devnet)
 /// @notice A stand-in for FastLane Atlas as used by Chainlink SVR on Base and Arbitrum: one
-/// transaction (a "metacall") lands the secondary-route price update and then lets solvers,
+/// transaction (a "metacall") lands the secondary-route price updates and then lets solvers,
 /// in bid order, try their liquidation. The first solver that pays its bid wins; the bid is
-/// forwarded to the SVR recipient. Every attempt emits SolverTxResult with the same signature
-/// and indexed fields as Atlas, with dAppControl set to the configured SVR DAppControl.
+/// forwarded to the recipient of the metacall's DAppControl. Like Atlas, one settlement serves
+/// several DAppControls (Aave's SVR one and other protocols'). Every attempt emits
+/// SolverTxResult with the same signature and indexed fields as Atlas.
 contract AtlasSettlement {
+  struct OracleUpdate {
+    address oracle; // the aggregator to update
+    bytes data; // call data for it (its transmitSecondary)
+  }
+
   struct SolverOperation {
     address from; // the solver's EOA
     address solver; // the solver contract that runs the liquidation and pays the bid
@@ -43,36 +49,44 @@ contract AtlasSettlement {
   uint256 internal constant SOLVER_REVERTED = 1 << 13;
   uint256 internal constant BID_NOT_PAID = 1 << 14;
 
-  address public immutable dAppControl;
-  address public immutable svrRecipient;
+  /// Where each DAppControl's winning bids go.
+  mapping(address => address) public recipientOf;
 
-  constructor(address dAppControl_, address svrRecipient_) {
-    dAppControl = dAppControl_;
-    svrRecipient = svrRecipient_;
+  constructor(address[] memory controls, address[] memory recipients) {
+    require(controls.length == recipients.length, "one recipient per control");
+    for (uint256 i = 0; i < controls.length; i++) recipientOf[controls[i]] = recipients[i];
   }
 
   receive() external payable {}
 
-  /// @param oracle the SVR aggregator to update
-  /// @param oracleUpdate call data for the aggregator (its transmitSecondary)
+  /// @param control the DAppControl the metacall runs for
+  /// @param updates the secondary-route price updates, landed in order before any solver
   /// @param solverOps solver attempts, highest bid first
-  function metacall(address oracle, bytes calldata oracleUpdate, SolverOperation[] calldata solverOps)
-    external
-    returns (bool solverSuccessful)
-  {
-    (bool ok, bytes memory reason) = oracle.call(oracleUpdate);
-    if (!ok) {
-      assembly {
-        revert(add(reason, 32), mload(reason))
+  function metacall(
+    address control,
+    OracleUpdate[] calldata updates,
+    SolverOperation[] calldata solverOps
+  ) external returns (bool solverSuccessful) {
+    address recipient = recipientOf[control];
+    require(recipient != address(0), "unknown DAppControl");
+    for (uint256 i = 0; i < updates.length; i++) {
+      (bool ok, bytes memory reason) = updates[i].oracle.call(updates[i].data);
+      if (!ok) {
+        assembly {
+          revert(add(reason, 32), mload(reason))
+        }
       }
     }
     for (uint256 i = 0; i < solverOps.length && !solverSuccessful; i++) {
-      solverSuccessful = _attempt(solverOps[i]);
+      solverSuccessful = _attempt(control, recipient, solverOps[i]);
     }
     emit MetacallResult(msg.sender, tx.origin, solverSuccessful, 0, 0);
   }
 
-  function _attempt(SolverOperation calldata op) internal returns (bool success) {
+  function _attempt(address control, address recipient, SolverOperation calldata op)
+    internal
+    returns (bool success)
+  {
     uint256 balanceBefore = _balance(op.bidToken);
     (bool ok, ) = op.solver.call(op.data);
     uint256 result = 0;
@@ -82,10 +96,10 @@ contract AtlasSettlement {
       result = BID_NOT_PAID;
     } else {
       success = true;
-      _pay(op.bidToken, op.bidAmount);
+      _pay(recipient, op.bidToken, op.bidAmount);
     }
     emit SolverTxResult(
-      op.solver, op.from, dAppControl, op.bidToken, op.bidAmount, true, success, result
+      op.solver, op.from, control, op.bidToken, op.bidAmount, true, success, result
     );
   }
 
@@ -93,12 +107,12 @@ contract AtlasSettlement {
     return token == address(0) ? address(this).balance : IERC20Like(token).balanceOf(address(this));
   }
 
-  function _pay(address token, uint256 amount) internal {
+  function _pay(address recipient, address token, uint256 amount) internal {
     if (token == address(0)) {
-      (bool ok, ) = svrRecipient.call{value: amount}("");
+      (bool ok, ) = recipient.call{value: amount}("");
       require(ok, "recipient refused the bid");
     } else {
-      require(IERC20Like(token).transfer(svrRecipient, amount), "bid transfer failed");
+      require(IERC20Like(token).transfer(recipient, amount), "bid transfer failed");
     }
   }
 }

@@ -38,6 +38,8 @@ contract DualAggregator {
   event PrimaryFeedUnlocked(uint32 indexed primaryRoundId);
 
   uint8 public constant decimals = 8;
+  /// What Chainlink's contract answers; an indexer tells SVR aggregators apart by it.
+  string public constant typeAndVersion = "DualAggregator 1.0.0";
   uint256 public constant version = 6;
   string public description;
   address public owner;

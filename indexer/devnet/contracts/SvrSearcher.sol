@@ -19,11 +19,12 @@ interface IPoolLiquidation {
 
 /// @title SvrSearcher (devnet)
 /// @notice A searcher's / solver's liquidation contract. It holds the debt tokens it repays,
-/// calls Pool.liquidationCall for each target (so it is the `liquidator` of the event) and
-/// pays its bid: to block.coinbase when back-running a price update through MEV-Share
-/// (Ethereum), or to the Atlas settlement that called it (Base, Arbitrum).
+/// calls Pool.liquidationCall for each target in the target's market (so it is the `liquidator`
+/// of the event) and pays its bid: to block.coinbase when back-running a price update through
+/// MEV-Share (Ethereum), or to the Atlas settlement that called it (Base, Arbitrum).
 contract SvrSearcher {
   struct Target {
+    address pool;
     address collateralAsset;
     address debtAsset;
     address user;
@@ -35,7 +36,6 @@ contract SvrSearcher {
 
   /// @param payTo who receives the bid; address(0) means block.coinbase
   function liquidate(
-    address pool,
     Target[] calldata targets,
     address bidToken,
     uint256 bid,
@@ -43,10 +43,10 @@ contract SvrSearcher {
   ) external payable {
     for (uint256 i = 0; i < targets.length; i++) {
       Target calldata t = targets[i];
-      if (IERC20Min(t.debtAsset).allowance(address(this), pool) < t.debtToCover) {
-        IERC20Min(t.debtAsset).approve(pool, type(uint256).max);
+      if (IERC20Min(t.debtAsset).allowance(address(this), t.pool) < t.debtToCover) {
+        IERC20Min(t.debtAsset).approve(t.pool, type(uint256).max);
       }
-      IPoolLiquidation(pool).liquidationCall(
+      IPoolLiquidation(t.pool).liquidationCall(
         t.collateralAsset, t.debtAsset, t.user, t.debtToCover, t.receiveAToken
       );
     }
