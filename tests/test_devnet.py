@@ -470,8 +470,10 @@ def test_attribution_rule_is_exact(small_devnet: dict[str, Any]) -> None:
     """Computed here from the manifest's sources and every SecondaryRoundIdUpdated on chain
     (of any emitter): a liquidation is SVR when an earlier log of its block (Ethereum) or
     transaction (Atlas) is an update of the SVR aggregator behind the source in force, at the
-    liquidation's position, of its collateral or debt asset in its own market; the nearest
-    such update is attributed, and each near miss is named."""
+    liquidation's position, of its collateral or debt asset in its own market, and on
+    Ethereum a refund from the block's builder to the SVR recipient follows it (else the
+    update was not sold); the nearest such update is attributed, and each near miss is
+    named."""
     for chain in ("ethereum", "arbitrum", "base"):
         entry = small_devnet["manifest"]["chains"][chain]
         rpc = small_devnet["rpc"][chain]
@@ -498,6 +500,8 @@ def test_attribution_rule_is_exact(small_devnet: dict[str, Any]) -> None:
             ]
             found = {c for c, _ in classes}
             reason = next((r for r in REASONS if r in found), None)
+            if reason == "svr" and chain == "ethereum" and not _refunded(rpc, entry, e):
+                reason = "unsold"
             assert e["svr_reason"] == reason, e["id"]
             assert e["svr"] == (reason == "svr"), e["id"]
             if e["svr"]:
@@ -511,11 +515,23 @@ def test_attribution_rule_is_exact(small_devnet: dict[str, Any]) -> None:
                 assert e["svr_aggregator"] is e["svr_round_id"] is e["svr_oracle_tx_hash"] is None
 
 
+def _refunded(rpc: Rpc, entry: dict[str, Any], liquidation: dict[str, Any]) -> bool:
+    """Whether the block's builder pays the SVR recipient after the liquidation."""
+    block = rpc.call("eth_getBlockByNumber", hex(liquidation["block_number"]), True)
+    return any(
+        tx["from"].lower() == block["miner"].lower()
+        and (tx["to"] or "").lower() == entry["svr"]["recipient"]
+        and int(tx["transactionIndex"], 16) > liquidation["tx_index"]
+        for tx in block["transactions"]
+    )
+
+
 def test_every_near_miss_happens(small_devnet: dict[str, Any]) -> None:
     """Each negative case occurs, next to SVR ones, at the test's scale."""
     want = {
         "ethereum": {
             "svr",
+            "unsold",
             "before_switch",
             "other_market_source",
             "other_asset",

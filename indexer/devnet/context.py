@@ -20,6 +20,7 @@ from .session import Block, ChainSession, Sent
 #: these that applies to one of them.
 REASONS = (
     "svr",  # the update's aggregator is behind the source in force for one of its assets
+    "unsold",  # ... but (MEV-Share) no builder's refund follows in the block: not sold
     "before_switch",  # ... will be, in the same market, once the source is switched
     "other_market_source",  # ... is, but in another market
     "other_asset",  # an Aave SVR aggregator, but of other assets

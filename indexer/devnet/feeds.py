@@ -60,7 +60,7 @@ PLANS: dict[str, tuple[SourcePlan, ...]] = {
     ),
     "base": (
         SourcePlan("core", "WETH", (), "dual"),
-        SourcePlan("core", "WBTC", ("capo", "proxy"), "dual", switch_step=24),
+        SourcePlan("core", "WBTC", ("capo", "proxy"), "dual", switch_step=20),
     ),
 }
 

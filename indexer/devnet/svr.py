@@ -10,7 +10,8 @@ near miss happen (context.REASONS): a back-run also sweeps up positions already 
 that the update does not price ("other_asset") and, on ethereum, prime positions of an asset
 whose SVR feed only core reads ("other_market_source"); before an asset's source is switched
 to its SVR feed, that feed's updates are back-run all the same ("before_switch"); and another
-protocol's SVR feed lands updates next to liquidations ("foreign_aggregator").
+protocol's SVR feed lands updates next to liquidations ("foreign_aggregator"); and on
+ethereum some updates are not sold, liquidations following them with no refund ("unsold").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .market import (
     BUNDLER,
     BY_SYMBOL,
     LIQUIDATION_PROTOCOL_FEE_BPS,
+    LIQUIDATORS,
     PRICE_UNIT,
     SEARCHERS,
     SOLVERS,
@@ -36,6 +38,9 @@ from .session import Block, Sent
 
 LIQ_GAS = 1_500_000
 EXTRA_CHANCE = 0.5  # that a back-run also takes positions the update does not price
+#: That an Ethereum SVR update is not sold: liquidator EOAs liquidate after it in its block,
+#: with no bid and no builder refund (an unsold update is no won auction: not SVR).
+UNSOLD_CHANCE = 0.15
 
 
 def _target(ctx: ChainContext, p: Position, aggregators: list[str], close: float) -> Target:
@@ -157,7 +162,9 @@ def mev_share_bundle(
     foreign: bool,
 ) -> None:
     """[secondary update, (the other protocol's update), searcher back-run paying coinbase,
-    builder refund] in one block. A refund is a recapture only of SVR liquidations."""
+    builder refund] in one block. A refund is a recapture only of SVR liquidations. Some
+    updates are not sold: liquidator EOAs take the targets after it, and nothing is
+    refunded."""
     s, d = ctx.s, ctx.d
     builder = ctx.rng.choice(BUILDERS)
     s.rpc.call("anvil_setCoinbase", builder)
@@ -165,6 +172,9 @@ def mev_share_bundle(
     other = oracles.send_secondary_by_nodes(FOREIGN) if foreign else None
     backrun = refund = None
     bid = refund_amount = 0
+    if targets and ctx.rng.random() < UNSOLD_CHANCE:
+        _unsold(ctx, targets, update, other, when)
+        return
     if targets:
         bid = bid_wei(ctx, oracles, targets)
         refund_amount = bid * BUILDER_REFUND_BPS // 10_000
@@ -206,6 +216,26 @@ def mev_share_bundle(
                 builder,
             )
         )
+
+
+def _unsold(
+    ctx: ChainContext, targets: list[Target], update: Sent, other: Sent | None, when: int
+) -> None:
+    """The update's block with ordinary liquidations after it, one per target."""
+    sent = []
+    for t in targets:
+        data = ctx.c.pool.encode("liquidationCall", *t.call_args(ctx))
+        pool = ctx.market(t.position.market).pool
+        sent.append(
+            ctx.s.send(ctx.rng.choice(LIQUIDATORS), pool, data, gas=LIQ_GAS, label="liquidation")
+        )
+    block = ctx.s.mine(when)
+    ctx.record_oracle(block, update)
+    if other is not None:
+        ctx.record_oracle(block, other)
+    for t, tx in zip(targets, sent, strict=True):
+        reason = "unsold" if t.label.reason == "svr" else t.label.reason
+        ctx.record_liquidations(block, tx, Label(reason))
 
 
 def _solver_ops(
