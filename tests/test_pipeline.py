@@ -68,6 +68,7 @@ async def test_every_liquidation_matches_the_manifest(indexed: Any) -> None:
                 row = rows[liq["id"]]
                 assert row["block_number"] == liq["block_number"]
                 assert row["block_hash"] == liq["block_hash"]
+                assert row["market"] == liq["market"]
                 assert row["user_address"] == liq["user"]
                 assert row["liquidator"] == liq["liquidator"]
                 assert row["collateral_asset"] == liq["collateral_asset"]
@@ -94,6 +95,50 @@ async def test_every_liquidation_matches_the_manifest(indexed: Any) -> None:
                     assert row["svr_oracle_tx_hash"] == liq["svr_oracle_tx_hash"]
     finally:
         await conn.close()
+
+
+SOURCE_FIELDS = (
+    "market",
+    "oracle",
+    "asset",
+    "source",
+    "aggregator",
+    "is_svr",
+    "type_and_version",
+    "block_number",
+    "block_hash",
+    "tx_hash",
+    "log_index",
+)
+
+
+async def test_asset_sources_are_the_oracles_history(indexed: Any) -> None:
+    """With a configuration that lists pools and oracles only, the sources found on-chain
+    (and what stands behind each) are exactly the manifest's: the constructors' and every
+    switch, in both Ethereum markets; and the aggregators read are those behind them."""
+    dsn, manifest, config = indexed
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT * FROM asset_sources")
+        indexed_updates = await conn.fetch(
+            "SELECT DISTINCT chain_id, aggregator FROM svr_oracle_updates"
+        )
+    finally:
+        await conn.close()
+    assert not any(chain.svr.aggregators for chain in config.chains.values())
+    for name, chain in manifest["chains"].items():
+        cid = chain["chain_id"]
+        got = sorted(tuple(r[f] for f in SOURCE_FIELDS) for r in rows if r["chain_id"] == cid)
+        want = sorted(tuple(e[f] for f in SOURCE_FIELDS) for e in chain["sources"])
+        svr_model = config.chains[name].svr.model
+        assert got == (want if svr_model != "none" else []), name
+        behind = {e["aggregator"] for e in chain["sources"] if e["is_svr"]}
+        read = {r["aggregator"] for r in indexed_updates if r["chain_id"] == cid}
+        assert read <= behind, name
+        assert {u["aggregator"] for u in chain["oracle_updates"]} == read, name
+    ethereum = manifest["chains"]["ethereum"]
+    assert {e["market"] for e in ethereum["sources"]} == {"core", "prime"}
+    assert {e["market"] for e in ethereum["liquidations"]} == {"core", "prime"}
 
 
 async def test_every_recapture_matches_the_manifest(indexed: Any) -> None:
