@@ -41,6 +41,9 @@ ATOKEN_FIELD = 8
 RESERVE_TREASURY_ADDRESS = Function("RESERVE_TREASURY_ADDRESS()", returns=("address",))
 
 
+ZERO_ADDRESS = "0x" + "0" * 40
+
+
 def _pad(address: str) -> str:
     """An address as a log topic (a filter on an indexed address)."""
     return "0x" + address[2:].rjust(64, "0")
@@ -83,7 +86,9 @@ class TreasuryFees:
             check=check_word,
         )
         for pair, answer in zip(missing, answers, strict=True):
-            self.atokens[pair] = _address(GET_RESERVE_DATA, answer, ATOKEN_FIELD)
+            atoken = _address(GET_RESERVE_DATA, answer, ATOKEN_FIELD)
+            # An unlisted reserve answers all zeros: no aToken to ask (its fee is unknown).
+            self.atokens[pair] = None if atoken == ZERO_ADDRESS else atoken
         new = sorted({a for a in self.atokens.values() if a and a not in self.treasury})
         if new:
             data = RESERVE_TREASURY_ADDRESS.encode()
