@@ -93,9 +93,20 @@ class Artifact:
     deployed_link_references: dict[str, dict[str, list[dict[str, int]]]] = field(
         default_factory=dict
     )
+    #: name -> (function, selector): the scenario encodes thousands of calls, and a lookup
+    #: through Pool's ABI costs a fifth of a millisecond.
+    _functions: dict[str, tuple[Function, bytes]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def function(self, name: str) -> Function:
         """By plain name, or by full signature when the name is overloaded."""
+        return self._function(name)[0]
+
+    def _function(self, name: str) -> tuple[Function, bytes]:
+        known = self._functions.get(name)
+        if known is not None:
+            return known
         found = []
         for item in self.abi:
             if item.get("type") != "function":
@@ -109,11 +120,12 @@ class Artifact:
                 found.append(fn)
         if len(found) != 1:
             raise DevnetError(f"{self.name}: {len(found)} functions match {name!r}")
-        return found[0]
+        self._functions[name] = (found[0], found[0].selector)
+        return self._functions[name]
 
     def encode(self, name: str, *args: Any) -> str:
-        fn = self.function(name)
-        return "0x" + (fn.selector + abi_encode(list(fn.inputs), list(args))).hex()
+        fn, selector = self._function(name)
+        return "0x" + (selector + abi_encode(list(fn.inputs), list(args))).hex()
 
     def deploy_data(self, *args: Any, libraries: dict[str, str] | None = None) -> str:
         """Creation code (linked) followed by the ABI-encoded constructor arguments."""
