@@ -391,6 +391,8 @@ def test_dual_aggregator_events_fire_as_documented(small_devnet: dict[str, Any])
                 "topics": [list(FACTS_TOPICS.values())],
             },
         )
+        on_chain = {(log["transactionHash"], int(log["logIndex"], 16)) for log in logs}
+        assert on_chain == {(u["tx_hash"], u["log_index"]) for u in entry["oracle_updates"]}
         assert len(logs) == len(entry["oracle_updates"])
     assert seen == {frozenset(k) for k in allowed}
 

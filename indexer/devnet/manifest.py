@@ -1,8 +1,11 @@
 """Ground truth and indexer configuration written by the scenario.
 
 Every entry is taken from receipts of transactions the scenario sent (not from a scan of the
-chain), and prices from AaveOracle.getAssetPrice at the entry's block, so the manifest is an
-independent answer key for the indexer.
+chain), and prices from the market's AaveOracle.getAssetPrice at the entry's block, so the
+manifest is an independent answer key for the indexer. What stands behind a source comes
+from the register of feeds the devnet deployed (feeds.resolve), and whether a liquidation is
+SVR (and why not) from what the scenario meant it to be; tests/test_devnet.py checks both
+against the chain.
 
 protocol_fee_amount is the collateral aToken's Transfer(user -> treasury) amount in the
 liquidation; it equals rayMul(value, index) of the BalanceTransfer emitted with it.
