@@ -322,3 +322,56 @@ async def test_api_over_the_indexed_devnet(indexed: Any) -> None:
             after = data["pageInfo"]["endCursor"]
         expected = {liq["id"] for liq in manifest["chains"]["polygon"]["liquidations"]}
         assert len(seen) == len(set(seen)) and set(seen) == expected
+
+
+async def test_a_switch_met_while_tailing_reads_the_range_again(
+    devnet: tuple[Path, dict[str, Any]], pg_template: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Backfilled only up to just before an asset switches to an SVR feed (so that feed's
+    DualAggregator is not read yet), then tailed: the range with the AssetSourceUpdated is
+    read again with the new aggregator, and the SVR liquidations after the switch are found
+    as in a full backfill."""
+    workdir, manifest = devnet
+    config = load_config(workdir / ".devnet" / "devnet.toml")
+    entry = manifest["chains"]["ethereum"]
+    constructor = min(e["block_number"] for e in entry["sources"])
+    switches = [e for e in entry["sources"] if e["is_svr"] and e["block_number"] > constructor]
+    assert switches, "the devnet switches an asset to an SVR feed part-way"
+    switch = min(switches, key=lambda e: e["block_number"])
+    new_feed = switch["aggregator"]
+    earlier = {e["aggregator"] for e in entry["sources"] if e["is_svr"] and e is not switch}
+    earlier -= {e["aggregator"] for e in switches if e["block_number"] > switch["block_number"]}
+    dsn = await asyncio.to_thread(make_database, pg_template)
+    ix = ChainIndexer(config.chains["ethereum"], dsn)
+    try:
+        await ix.open()
+        await ix.backfill(to_block=switch["block_number"] - 1)
+        assert new_feed not in earlier  # a feed no source used before the switch
+        assert new_feed not in ix.aggregators
+        head = int(await ix.client.call("eth_blockNumber"), 16)
+        for _ in range(1000):
+            if await ix.checkpoint() >= head:
+                break
+            await ix.tail_once()
+        assert await ix.checkpoint() == head
+        assert new_feed in ix.aggregators
+        assert any("became sources" in r.getMessage() for r in caplog.records)
+        conn = await asyncpg.connect(dsn)
+        try:
+            svr = await conn.fetch(
+                "SELECT tx_hash, log_index, svr_aggregator FROM liquidations WHERE is_svr"
+            )
+            sources = await conn.fetchval("SELECT count(*) FROM asset_sources")
+        finally:
+            await conn.close()
+        want = {
+            (e["tx_hash"], e["log_index"], e["svr_aggregator"])
+            for e in entry["liquidations"]
+            if e["svr"]
+        }
+        assert {(r["tx_hash"], r["log_index"], r["svr_aggregator"]) for r in svr} == want
+        assert any(a == new_feed for _, _, a in want)
+        assert sources == len(entry["sources"])
+    finally:
+        await ix.close()
+        await asyncio.to_thread(drop_database, dsn)
