@@ -128,6 +128,10 @@ def svr_feeds(
 # --------------------------------------------------------------------------------------
 
 
+# LiquidationWhere fields added after cursors were first issued (see fingerprint).
+_ADDED_LATER = frozenset({"markets"})
+
+
 @dataclass(frozen=True)
 class LiquidationWhere:
     """A validated, normalised liquidation filter (addresses and hashes lowercase,
@@ -151,8 +155,13 @@ class LiquidationWhere:
 
     def fingerprint(self) -> str:
         """A short stable digest, bound into cursors so a cursor only continues the
-        listing it came from."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies
+        listing it came from. A filter added later is left out while unset, so a cursor of
+        an earlier release stays valid across an upgrade."""
+        values = {
+            f.name: getattr(self, f.name)  # asdict deep-copies
+            for f in fields(self)
+            if not (f.name in _ADDED_LATER and getattr(self, f.name) is None)
+        }
         blob = json.dumps(values, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -202,6 +202,18 @@ async def test_cursor_from_another_secret_is_refused(db_dsn: str) -> None:
         assert not body.get("errors")
 
 
+def test_cursors_of_the_release_before_markets_stay_valid() -> None:
+    """An unset `markets` leaves a filter's fingerprint (bound into its cursors) as the
+    release before markets computed it; a set one makes another listing."""
+    before = {  # LiquidationWhere(...).fingerprint() of that release
+        (): "ea24203d7581830c",
+        ((1,), True): "17a869f611a429cd",
+    }
+    assert queries.LiquidationWhere().fingerprint() == before[()]
+    assert queries.LiquidationWhere(chain_ids=(1,), svr=True).fingerprint() == before[((1,), True)]
+    assert queries.LiquidationWhere(markets=("core",)).fingerprint() not in before.values()
+
+
 # --------------------------------------------------------------------------------------
 # Arguments
 # --------------------------------------------------------------------------------------

@@ -134,12 +134,9 @@ async def migrate(
         steps = [STEPS[v] for v in sorted(STEPS) if 0 < current < v]
         if steps:
             await conn.execute(POOL_MARKETS)
+            pools = {(chain_id, pool.lower()): m for (chain_id, pool), m in (markets or {}).items()}
             await conn.copy_records_to_table(
-                "migrate_pool_markets",
-                records=[
-                    (chain_id, pool.lower(), market)
-                    for (chain_id, pool), market in (markets or {}).items()
-                ],
+                "migrate_pool_markets", records=[(*key, m) for key, m in pools.items()]
             )
         for step in steps:
             if step.before:
