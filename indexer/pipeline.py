@@ -629,6 +629,8 @@ class ChainIndexer:
         off = reorg.off_branch(batch.event_blocks(), headers)
         if off is not None:
             log.info("%s: %s; reading again", chain.name, off.reason)
+            if self.enricher is not None:
+                self.enricher.forget_above(cp)  # prices read off another branch
             return 0
         keep_from = reorg.keep_headers_from(heads.head, chain.finality_depth)
         batch.blocks = [
@@ -669,6 +671,8 @@ class ChainIndexer:
             lambda c: rollback.rollback(c, chain.chain_id, verdict.ancestor, verdict.ancestor_hash)
         )
         await self._load_sources()  # the sources of the blocks rolled back are gone too
+        if self.enricher is not None:
+            self.enricher.forget_above(verdict.ancestor)
         metrics.REORGS.labels(chain.name).inc()
         log.warning(
             "%s: reorg of depth %d at block %d; rolled back %s",

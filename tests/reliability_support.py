@@ -540,7 +540,7 @@ class Follower:
             {
                 "fromBlock": hex(self.chain.first_block),
                 "toBlock": "latest",
-                "address": self.chain.pools[0].address,
+                "address": [pool.address for pool in self.chain.pools],
                 "topics": [LIQUIDATION_CALL],
             },
         )

@@ -61,7 +61,7 @@ class Harness(Follower):
                 {
                     "fromBlock": "0x0",
                     "toBlock": hex(head),
-                    "address": self.chain.pools[0].address,
+                    "address": [pool.address for pool in self.chain.pools],
                     "topics": [LIQUIDATION_CALL],
                 }
             ],

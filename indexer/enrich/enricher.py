@@ -55,6 +55,11 @@ class Enricher:
         self.svr = SvrRules(chain)
         self.fees = TreasuryFees(client, chain.max_block_range)
 
+    def forget_above(self, block: int) -> None:
+        """After a rollback to `block`: what was read of the replaced blocks is stale."""
+        for oracle in self.oracles.values():
+            oracle.forget_above(block)
+
     async def enrich(
         self,
         decoded: DecodedLogs,

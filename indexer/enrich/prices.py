@@ -83,6 +83,11 @@ def decode_prices(answer: str, count: int) -> list[int] | None:
 class PriceOracle:
     """Prices of (asset, block) from one AaveOracle, with an LRU cache."""
 
+    def forget_above(self, block: int) -> None:
+        """A reorg replaced the blocks above `block`: their prices may differ now."""
+        for pair in [pair for pair in self.cache if pair[1] > block]:
+            del self.cache[pair]
+
     def __init__(
         self, client: RpcClient, oracle: str, cache_size: int = DEFAULT_CACHE_SIZE
     ) -> None:
