@@ -292,7 +292,7 @@ def render_block(ch: ChainHistory, plan: BlockPlan) -> RenderedBlock:
         rt = int_topic(((n - ch.start) * 8 + seq + 1) & 0xFFFFFFFF)
         logs.append((agg.address, (T_PRIMARY_FEED_UNLOCKED, rt), "0x"))
     if model == "mev-share":
-        builder = BUILDERS[n & 1]
+        builder = block_builder(ch, n)
         for liq in plan.liqs:
             if liq.route >= 0:
                 b.tx(builder, ch.recipients[0], liq.bid_wei, "0x", 21_000)
@@ -316,6 +316,11 @@ def render_block(ch: ChainHistory, plan: BlockPlan) -> RenderedBlock:
         txs.append(TxEntry(th, ti, sender, to, value, data, gas, start, len(entries), prefix))
     liq_logs = tuple(first_log_of_tx[t] + p for t, p in liq_positions)
     return RenderedBlock(n, bh, tuple(txs), tuple(entries), [None] * len(entries), liq_logs, plan)
+
+
+def block_builder(ch: ChainHistory, n: int) -> str:
+    """The block's fee recipient: on MEV-Share chains the builder that pays the refunds."""
+    return BUILDERS[n & 1] if ch.spec.svr_model == "mev-share" else ch.coinbase
 
 
 class BlockCache:
@@ -417,7 +422,7 @@ def block_object(ch: ChainHistory, n: int, rb: RenderedBlock | None, full: bool)
         "transactionsRoot": tx_root,
         "stateRoot": _digest_hex(ch, b"state", n),
         "receiptsRoot": receipts_root,
-        "miner": ch.coinbase,
+        "miner": block_builder(ch, n),
         "difficulty": "0x0",
         "extraData": "0x",
         "size": hex(620 + 180 * len(txs)),

@@ -213,13 +213,19 @@ class ChainEndpoint:
 
     def get_code(self, params: list[Any]) -> str:
         """Some code at the replayed chain's contracts (pool, oracle, tokens, aggregators,
-        Atlas), none elsewhere: what the indexer checks before it indexes a market."""
+        Atlas) from the block before its history starts, none elsewhere or earlier: what
+        the indexer checks before it indexes a market and where it finds an oracle's
+        deployment."""
         if not params or not isinstance(params[0], str):
             raise RpcError(-32602, "missing value for required argument 0")
         ch = self.ch
+        n = self.resolve(params[1] if len(params) > 1 else "latest", 1)
+        if n > self.head() or n < 0:
+            raise RpcError(-32000, "header not found")
         contracts = {ch.spec.pool, ch.spec.oracle, ch.spec.atlas, *ch.asset_index}
         contracts.update(agg.address for agg in ch.aggregators)
-        return "0x6080604052" if params[0].lower() in contracts else "0x"
+        deployed = n >= ch.start - 1  # the replayed history starts with its contracts in place
+        return "0x6080604052" if deployed and params[0].lower() in contracts else "0x"
 
     def get_transaction(self, params: list[Any]) -> Any:
         found = self._locate(params)
