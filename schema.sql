@@ -100,8 +100,13 @@ CREATE INDEX IF NOT EXISTS liquidations_debt_usd
     ON liquidations ((coalesce(debt_usd, -1)) DESC, chain_id, tx_hash, log_index);
 
 -- DualAggregator events. kind: new_transmission | answer_updated | new_round |
--- secondary_round_id_updated | primary_feed_unlocked. route: secondary for
--- secondary_round_id_updated, primary for primary_feed_unlocked, else null.
+-- secondary_round_id_updated | primary_feed_unlocked. route, the way its report came in:
+-- secondary (the SVR route: SecondaryRoundIdUpdated, then NewTransmission, NewRound,
+-- AnswerUpdated in one transaction), catch_up (a SecondaryRoundIdUpdated with no report
+-- after it), primary (the public route; PrimaryFeedUnlocked). The report's transmitter,
+-- observationsTimestamp, epochAndRound and configDigest on new_transmission rows. sold, on
+-- a new SVR report of an aggregator behind an Aave source: whether it was sold (a
+-- liquidation attributed to it, Ethereum; a winning bid in its metacall, Atlas).
 CREATE TABLE IF NOT EXISTS svr_oracle_updates (
     chain_id     integer     NOT NULL,
     block_number bigint      NOT NULL,
@@ -115,6 +120,11 @@ CREATE TABLE IF NOT EXISTS svr_oracle_updates (
     route        text,
     round_id     bigint,
     answer       numeric(78,0),
+    transmitter  text,
+    observations_timestamp bigint,
+    epoch_and_round        bigint,
+    config_digest          text,
+    sold         boolean,
     PRIMARY KEY (chain_id, tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS svr_oracle_updates_chain_block ON svr_oracle_updates (chain_id, block_number);

@@ -609,7 +609,9 @@ SELECT {chain} AS chain_id, {market} AS market, {period} AS period,
        sum(r.recapture_count) AS recapture_count,
        sum(r.recaptured_usd) AS recaptured_usd,
        sum(r.aave_usd) AS aave_usd,
-       sum(r.chainlink_usd) AS chainlink_usd
+       sum(r.chainlink_usd) AS chainlink_usd,
+       sum(r.bonus_usd) AS bonus_usd,
+       sum(r.unsold_updates) AS unsold_updates
 FROM svr_revenue_rollup_daily r
 WHERE {where}
 GROUP BY 1, 2, 3, 4

@@ -45,6 +45,7 @@ from api.types import (
     make_asset,
     make_liquidation,
     make_svr_feed,
+    recapture_rate,
 )
 
 
@@ -217,6 +218,9 @@ class Query:
                 recaptured_usd=_dec(r["recaptured_usd"]),
                 aave_usd=_dec(r["aave_usd"]),
                 chainlink_usd=_dec(r["chainlink_usd"]),
+                bonus_usd=_dec(r["bonus_usd"]),
+                recapture_rate=recapture_rate(r["recaptured_usd"], r["bonus_usd"]),
+                unsold_updates=_int(r["unsold_updates"]),
             )
             for r in rows
         ]

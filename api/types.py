@@ -55,6 +55,14 @@ class SvrAttribution:
     chainlink_usd: Decimal | None = strawberry.field(
         description="Chainlink's part of recapturedUsd."
     )
+    bonus_usd: Decimal | None = strawberry.field(
+        description="The liquidation bonus (collateral USD minus debt USD): the value the "
+        "auction competed for. Null when a price is unknown."
+    )
+    recapture_rate: Decimal | None = strawberry.field(
+        description="recapturedUsd / bonusUsd; null when either is unknown or the bonus is "
+        "not positive."
+    )
 
 
 @strawberry.type(description="One Aave LiquidationCall event.")
@@ -119,10 +127,23 @@ def _price(raw: Decimal | None) -> Decimal | None:
     return Decimal(int(raw)).scaleb(-8, _PRICE_CONTEXT)
 
 
+RATE_PLACES = Decimal("1e-18")
+
+
+def recapture_rate(recaptured: Decimal | None, bonus: Decimal | None) -> Decimal | None:
+    """Recaptured value over the bonus it was competed for, to 18 places (None without a
+    positive bonus)."""
+    if recaptured is None or bonus is None or bonus <= 0:
+        return None
+    return (recaptured / bonus).quantize(RATE_PLACES)
+
+
 def make_liquidation(row: asyncpg.Record) -> Liquidation:
     chain_id = row["chain_id"]
     svr = None
     if row["is_svr"]:
+        c_usd, d_usd = row["collateral_usd"], row["debt_usd"]
+        bonus = None if c_usd is None or d_usd is None else c_usd - d_usd
         svr = SvrAttribution(
             aggregator=Address(row["svr_aggregator"]) if row["svr_aggregator"] else None,
             round_id=BigInt(row["svr_round_id"]) if row["svr_round_id"] is not None else None,
@@ -130,6 +151,8 @@ def make_liquidation(row: asyncpg.Record) -> Liquidation:
             recaptured_usd=row["svr_recaptured_usd"],
             aave_usd=row["svr_aave_usd"],
             chainlink_usd=row["svr_chainlink_usd"],
+            bonus_usd=bonus,
+            recapture_rate=recapture_rate(row["svr_recaptured_usd"], bonus),
         )
     fee = row["protocol_fee_amount"]
     return Liquidation(
@@ -245,6 +268,18 @@ class SvrRevenueRow:
     recaptured_usd: Decimal = strawberry.field(description="Value recaptured from searchers.")
     aave_usd: Decimal = strawberry.field(description="Aave's share of recapturedUsd.")
     chainlink_usd: Decimal = strawberry.field(description="Chainlink's share of recapturedUsd.")
+    bonus_usd: Decimal = strawberry.field(
+        description="The liquidation bonus of the SVR liquidations (collateral USD minus debt "
+        "USD): the value their auctions competed for."
+    )
+    recapture_rate: Decimal | None = strawberry.field(
+        description="recapturedUsd / bonusUsd (value-weighted); null without a bonus."
+    )
+    unsold_updates: int = strawberry.field(
+        description="New SVR reports of feeds behind Aave sources that nobody bought (no "
+        "refund followed on Ethereum, no winning bid in the metacall). Not kept per market: "
+        "counted in the rows without one."
+    )
 
 
 @strawberry.type(description="What the indexer knows of one chain.")

@@ -54,6 +54,11 @@ class OracleUpdateRow(NamedTuple):
     route: str | None
     round_id: int | None
     answer: int | None
+    transmitter: str | None
+    observations_timestamp: int | None
+    epoch_and_round: int | None
+    config_digest: str | None
+    sold: bool | None
 
 
 class RecaptureRow(NamedTuple):

@@ -63,7 +63,10 @@ query($id: ID!) {
     collateralPrice debtPrice collateralUsd debtUsd finalized
     collateralAsset { chain chainId address symbol decimals }
     debtAsset { chain chainId address symbol decimals }
-    svr { aggregator roundId oracleTxHash recapturedUsd aaveUsd chainlinkUsd }
+    svr {
+      aggregator roundId oracleTxHash recapturedUsd aaveUsd chainlinkUsd bonusUsd
+      recaptureRate
+    }
   }
 }"""
 
@@ -117,7 +120,16 @@ async def test_liquidation_has_every_field_exact(
             "recapturedUsd": usd(r["svr_recaptured_usd"]),
             "aaveUsd": usd(r["svr_aave_usd"]),
             "chainlinkUsd": usd(r["svr_chainlink_usd"]),
+            "bonusUsd": None,
+            "recaptureRate": None,
         }
+        c_usd, d_usd = r["collateral_usd"], r["debt_usd"]
+        if c_usd is not None and d_usd is not None:
+            bonus = HIGH.subtract(c_usd, d_usd)
+            svr["bonusUsd"] = usd(bonus)
+            if bonus > 0 and r["svr_recaptured_usd"] is not None:
+                rate = HIGH.divide(r["svr_recaptured_usd"], bonus).quantize(Decimal("1e-18"))
+                svr["recaptureRate"] = usd(rate)
     fee = r["protocol_fee_amount"]
     assert n == {
         "id": rid(r),
@@ -512,7 +524,7 @@ SVR_Q = """
 query($f: SvrRevenueFilter, $g: [SvrRevenueDimension!]) {
   svrRevenue(filter: $f, groupBy: $g) {
     chain chainId market period aggregator svrLiquidationCount svrLiquidatedUsd
-    recaptureCount recapturedUsd aaveUsd chainlinkUsd
+    recaptureCount recapturedUsd aaveUsd chainlinkUsd bonusUsd recaptureRate unsoldUpdates
   }
 }"""
 
@@ -539,12 +551,14 @@ def expected_svr(f: dict[str, Any], dims: list[str]) -> dict[StatsKey, tuple[Any
             row["market"] if "MARKET" in dims else None,
         )
 
-    acc: dict[StatsKey, list[Any]] = defaultdict(lambda: [0, Decimal(0), 0] + [Decimal(0)] * 3)
+    acc: dict[StatsKey, list[Any]] = defaultdict(lambda: [0, Decimal(0), 0] + [Decimal(0)] * 4)
     for r in DS.liquidations:
         if r["is_svr"] and r["svr_aggregator"] and keep(r, r["svr_aggregator"]):
             a = acc[key(r, r["svr_aggregator"])]
             a[0] += 1
             a[1] = HIGH.add(a[1], r["debt_usd"] or 0)
+            if r["collateral_usd"] is not None and r["debt_usd"] is not None:
+                a[6] = HIGH.add(a[6], HIGH.subtract(r["collateral_usd"], r["debt_usd"]))
     for c in DS.recaptures:
         if keep(c, c["aggregator"] or ""):
             a = acc[key(c, c["aggregator"])]
@@ -590,14 +604,23 @@ async def test_svr_revenue_equals_group_by(
         ): (
             r["svrLiquidationCount"], Decimal(r["svrLiquidatedUsd"]), r["recaptureCount"],
             Decimal(r["recapturedUsd"]), Decimal(r["aaveUsd"]), Decimal(r["chainlinkUsd"]),
+            Decimal(r["bonusUsd"]),
         )
         for r in rows
     }  # fmt: skip
     assert len(got) == len(rows)
     expected = expected_svr(f or {}, dims)
     if not dims and not expected:
-        expected = {(None,) * 4: (0, Decimal(0), 0, Decimal(0), Decimal(0), Decimal(0))}
+        expected = {(None,) * 4: (0, Decimal(0), 0, Decimal(0), Decimal(0), Decimal(0), Decimal(0))}
     assert got == expected
+    for r in rows:  # value-weighted: recaptured over the bonus it was competed for
+        bonus = Decimal(r["bonusUsd"])
+        rate = r["recaptureRate"]
+        if bonus > 0:
+            assert abs(Decimal(rate) - Decimal(r["recapturedUsd"]) / bonus) < Decimal("1e-17")
+        else:
+            assert rate is None
+        assert r["unsoldUpdates"] == 0  # the dataset has no oracle updates
     for r in rows:  # the split adds up, exactly
         assert HIGH.add(Decimal(r["aaveUsd"]), Decimal(r["chainlinkUsd"])) == Decimal(
             r["recapturedUsd"]

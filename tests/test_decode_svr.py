@@ -7,7 +7,12 @@ from decimal import Decimal
 
 from indexer.config import parse_config
 from indexer.decode.events import decode_logs
-from indexer.decode.topics import LIQUIDATION_CALL, SECONDARY_ROUND_ID_UPDATED, SOLVER_TX_RESULT
+from indexer.decode.topics import (
+    LIQUIDATION_CALL,
+    NEW_TRANSMISSION,
+    SECONDARY_ROUND_ID_UPDATED,
+    SOLVER_TX_RESULT,
+)
 from indexer.enrich.prices import usd
 from indexer.enrich.sources import SourceBook
 from indexer.enrich.svr import SvrRules, share
@@ -56,7 +61,27 @@ def liquidation(block: int, tx: str, index: int, collateral: str = WBTC, pool: s
 
 
 def secondary(block: int, tx: str, index: int, round_id: int = 7) -> dict:
+    """A SecondaryRoundIdUpdated alone: on its own in its transaction, a catch-up."""
     return log(AGG, [SECONDARY_ROUND_ID_UPDATED, "0x" + word(round_id)], "", block, tx, index)
+
+
+def report(block: int, tx: str, index: int, round_id: int = 7) -> list[dict]:
+    """A new report on the SVR route: SecondaryRoundIdUpdated, then its NewTransmission
+    (placed late in the transaction, after everything these tests look at)."""
+    data = (
+        word(123)
+        + word("0x" + "7a" * 20)
+        + word(1_770_000_000)
+        + word(0x100)
+        + word(0x120)
+        + word(0)
+        + "cd" * 32
+        + word(0x0105)
+        + word(0)
+        + word(0)
+    )
+    transmission = log(AGG, [NEW_TRANSMISSION, "0x" + word(round_id)], data, block, tx, 900 + index)
+    return [secondary(block, tx, index, round_id), transmission]
 
 
 POOL2 = "0x" + "a2" * 20
@@ -132,7 +157,7 @@ def test_liquidation_decodes_every_field() -> None:
 def test_mev_share_rule_same_block_after_the_update() -> None:
     tx1, tx2 = "0x" + "01" * 32, "0x" + "02" * 32
     logs = [
-        secondary(10, tx1, 0),
+        *report(10, tx1, 0),
         liquidation(10, tx2, 1),
         liquidation(11, tx2, 0),
         liquidation(10, tx2, 2, collateral=LINK),
@@ -146,7 +171,7 @@ def test_mev_share_rule_same_block_after_the_update() -> None:
 
 def test_liquidation_before_the_update_is_not_svr() -> None:
     tx = "0x" + "01" * 32
-    decoded = decode([liquidation(10, tx, 0), secondary(10, tx, 1)])
+    decoded = decode([liquidation(10, tx, 0), *report(10, tx, 1)])
     r = rules("mev-share")
     assert r.attribute(decoded.liquidations, decoded.oracle_updates, book(r)) == {}
 
@@ -162,7 +187,7 @@ def test_atlas_rule_needs_the_same_transaction() -> None:
         3,
     )
     decoded = decode(
-        [secondary(10, tx1, 0), liquidation(10, tx1, 2), liquidation(10, tx2, 4), result]
+        [*report(10, tx1, 0), liquidation(10, tx1, 2), liquidation(10, tx2, 4), result]
     )
     r = rules("atlas")
     matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
@@ -188,15 +213,15 @@ def test_only_the_source_in_force_in_the_liquidations_market_counts() -> None:
         source("core", 40, 0, WBTC, svr=False),  # core WBTC away from AGG at block 40
     )
     logs = [
-        secondary(10, tx[0], 0),
+        *report(10, tx[0], 0),
         liquidation(10, tx[1], 1),  # before the switch's block
-        secondary(20, tx[2], 1),
+        *report(20, tx[2], 1),
         liquidation(20, tx[3], 2),  # the switch's block, before its log (3)
-        secondary(20, tx[4], 5),
+        *report(20, tx[4], 5),
         liquidation(20, tx[5], 6),  # after it: SVR
         liquidation(20, tx[5], 7, pool=POOL2),  # prime: its WBTC source is a plain feed
         liquidation(20, tx[5], 8, collateral=LINK),  # LINK/USDC: no SVR source
-        secondary(40, tx[6], 1),
+        *report(40, tx[6], 1),
         liquidation(40, tx[6], 2),  # after the switch away
     ]
     decoded = decode(logs)
@@ -224,7 +249,7 @@ def test_mev_share_refund_is_the_builders_transfer_after_the_back_run() -> None:
     recipient, builder, other = "0x" + "99" * 20, "0x" + "b1" * 20, "0x" + "0e" * 20
     tx_update, tx_backrun = "0x" + "01" * 32, "0x" + "02" * 32
     r = rules("mev-share")
-    decoded = decode([secondary(10, tx_update, 0), liquidation(10, tx_backrun, 1)])
+    decoded = decode([*report(10, tx_update, 0), liquidation(10, tx_backrun, 1)])
     for i, log_ in enumerate(decoded.liquidations):
         decoded.liquidations[i] = log_._replace(pos=log_.pos._replace(tx_index=1))
     matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
@@ -259,7 +284,7 @@ def test_mev_share_refund_is_the_builders_transfer_after_the_back_run() -> None:
 
 def test_mev_share_liquidation_without_a_refund_was_not_sold() -> None:
     tx_update, tx_backrun = "0x" + "01" * 32, "0x" + "02" * 32
-    decoded = decode([secondary(10, tx_update, 0), liquidation(10, tx_backrun, 1)])
+    decoded = decode([*report(10, tx_update, 0), liquidation(10, tx_backrun, 1)])
     r = rules("mev-share")
     matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
     assert set(matches) == {(tx_backrun, 1)}
@@ -268,3 +293,35 @@ def test_mev_share_liquidation_without_a_refund_was_not_sold() -> None:
     unwatched.recipients = frozenset()
     assert unwatched.won(matches, []) == matches  # no recipient: the update alone decides
     assert rules("atlas").won(matches, []) == matches  # a metacall is the sale
+
+
+def test_routes_follow_the_real_event_order() -> None:
+    """SecondaryRoundIdUpdated then NewTransmission: a new SVR report (attributed); a
+    SecondaryRoundIdUpdated alone: a catch-up (never attributed); a NewTransmission with no
+    marker before it: the public route. The report's fields are decoded."""
+    tx1, tx2, tx3 = "0x" + "01" * 32, "0x" + "02" * 32, "0x" + "03" * 32
+    public = report(12, tx3, 0)[1]
+    decoded = decode(
+        [
+            *report(10, tx1, 0),
+            liquidation(10, tx1, 1),
+            secondary(11, tx2, 0, round_id=5),
+            liquidation(11, tx2, 1),
+            public,
+        ]
+    )
+    routes = {(u.pos.tx_hash, u.kind): u.route for u in decoded.oracle_updates}
+    assert routes == {
+        (tx1, "secondary_round_id_updated"): "secondary",
+        (tx1, "new_transmission"): "secondary",
+        (tx2, "secondary_round_id_updated"): "catch_up",
+        (tx3, "new_transmission"): "primary",
+    }
+    (transmission,) = [u for u in decoded.oracle_updates if u.pos.tx_hash == tx1][1:]
+    assert transmission.transmitter == "0x" + "7a" * 20
+    assert transmission.observations_timestamp == 1_770_000_000
+    assert transmission.config_digest == "0x" + "cd" * 32
+    assert transmission.epoch_and_round == 0x0105
+    r = rules("atlas")
+    matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
+    assert set(matches) == {(tx1, 1)}

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import asyncpg
 import pytest
+from eth_utils import keccak
 
 from indexer.config import ChainConfig, load_config, parse_config
 from indexer.decode.topics import LIQUIDATION_CALL, ORACLE_TOPICS, TRANSFER
@@ -148,20 +150,29 @@ POSITIONS = [
 ]
 # (block, tx index, log index, kind, route, round id, answer): Aave's ETH/USD DualAggregator
 # only (the other protocol's is never read)
+# (block, tx, log index, kind, route, round, answer, sold): the won report's marker was
+# sold; the lone marker of the unsold block is a catch-up; the report the Safe was paid for
+# by someone else was not sold.
 ORACLE_UPDATES = [
-    (s.FINGERPRINT_BLOCK, 3, 8, "secondary_round_id_updated", "secondary", s.WON_ROUND, None),
-    (s.FINGERPRINT_BLOCK, 3, 9, "new_transmission", None, s.WON_ROUND, s.WON_ANSWER),
-    (s.FINGERPRINT_BLOCK, 3, 10, "new_round", None, s.WON_ROUND, None),
-    (s.FINGERPRINT_BLOCK, 3, 11, "answer_updated", None, s.WON_ROUND, s.WON_ANSWER),
-    (s.PRIMARY_BLOCK, 0, 0, "new_transmission", None, s.PRIMARY_ROUND, s.PRIMARY_ANSWER),
-    (s.PRIMARY_BLOCK, 0, 1, "new_round", None, s.PRIMARY_ROUND, None),
-    (s.PRIMARY_BLOCK, 0, 2, "answer_updated", None, s.PRIMARY_ROUND, s.PRIMARY_ANSWER),
-    (s.UNSOLD_BLOCK, 0, 0, "secondary_round_id_updated", "secondary", s.PRIMARY_ROUND, None),
-    (s.OTHER_PAYER_BLOCK, 0, 0, "secondary_round_id_updated", "secondary", s.OTHER_ROUND, None),
-    (s.OTHER_PAYER_BLOCK, 0, 1, "new_transmission", None, s.OTHER_ROUND, s.OTHER_ANSWER),
-    (s.OTHER_PAYER_BLOCK, 0, 2, "new_round", None, s.OTHER_ROUND, None),
-    (s.OTHER_PAYER_BLOCK, 0, 3, "answer_updated", None, s.OTHER_ROUND, s.OTHER_ANSWER),
-]
+    (s.FINGERPRINT_BLOCK, 3, 8, "secondary_round_id_updated", "secondary", s.WON_ROUND, None, True),
+    (s.FINGERPRINT_BLOCK, 3, 9, "new_transmission", "secondary", s.WON_ROUND, s.WON_ANSWER, None),
+    (s.FINGERPRINT_BLOCK, 3, 10, "new_round", "secondary", s.WON_ROUND, None, None),
+    (s.FINGERPRINT_BLOCK, 3, 11, "answer_updated", "secondary", s.WON_ROUND, s.WON_ANSWER, None),
+    (s.PRIMARY_BLOCK, 0, 0, "new_transmission", "primary", s.PRIMARY_ROUND, s.PRIMARY_ANSWER, None),
+    (s.PRIMARY_BLOCK, 0, 1, "new_round", "primary", s.PRIMARY_ROUND, None, None),
+    (s.PRIMARY_BLOCK, 0, 2, "answer_updated", "primary", s.PRIMARY_ROUND, s.PRIMARY_ANSWER, None),
+    (s.UNSOLD_BLOCK, 0, 0, "secondary_round_id_updated", "catch_up", s.PRIMARY_ROUND, None, None),
+    (
+        s.OTHER_PAYER_BLOCK, 0, 0, "secondary_round_id_updated", "secondary", s.OTHER_ROUND,
+        None, False,
+    ),
+    (
+        s.OTHER_PAYER_BLOCK, 0, 1, "new_transmission", "secondary", s.OTHER_ROUND,
+        s.OTHER_ANSWER, None,
+    ),
+    (s.OTHER_PAYER_BLOCK, 0, 2, "new_round", "secondary", s.OTHER_ROUND, None, None),
+    (s.OTHER_PAYER_BLOCK, 0, 3, "answer_updated", "secondary", s.OTHER_ROUND, s.OTHER_ANSWER, None),
+]  # fmt: skip
 # Core's asset sources, from its oracle's history (market, block, log index, asset,
 # source, aggregator, is_svr, typeAndVersion)
 ASSET_SOURCES = [
@@ -188,7 +199,8 @@ ASSET_SOURCES = [
 ]
 #: the blocks with an SVR candidate (an update of an aggregator behind the liquidation's
 #: asset, before it): only these are read with their transactions
-CANDIDATE_BLOCKS = [s.FINGERPRINT_BLOCK, s.UNSOLD_BLOCK, s.OTHER_PAYER_BLOCK]
+#: blocks where a new SVR report precedes a liquidation (a catch-up is no candidate)
+CANDIDATE_BLOCKS = [s.FINGERPRINT_BLOCK, s.OTHER_PAYER_BLOCK]
 #: the blocks with an event the indexer keeps (a liquidation or an update it reads)
 EVENT_BLOCKS = [
     s.FINGERPRINT_BLOCK,
@@ -378,6 +390,20 @@ async def test_the_refund_is_the_one_recapture(indexed: Indexed) -> None:
     assert [exact(r["svr_recaptured_usd"]) for r in liquidation] == [got["amount_usd"]]
 
 
+def report_fields(chain: Any, block: int, kind: str, round_id: int) -> dict[str, Any]:
+    """What a NewTransmission row carries of its report, as the stand-in scripts it."""
+    if kind != "new_transmission":
+        return dict.fromkeys(
+            ("transmitter", "observations_timestamp", "epoch_and_round", "config_digest")
+        )
+    return {
+        "transmitter": s.TRANSMITTER,
+        "observations_timestamp": chain.timestamp(block) - 3,
+        "epoch_and_round": (round_id << 8) | 1,
+        "config_digest": "0x" + keccak(text=f"{ETH_BASE} config").hex(),
+    }
+
+
 async def test_the_updates_of_the_aave_feed_only(indexed: Indexed) -> None:
     chain = indexed.script.chain
     rows = await fetch(
@@ -397,8 +423,10 @@ async def test_the_updates_of_the_aave_feed_only(indexed: Indexed) -> None:
             "route": route,
             "round_id": round_id,
             "answer": answer,
+            **report_fields(chain, block, kind, round_id),
+            "sold": sold,
         }
-        for block, tx, index, kind, route, round_id, answer in ORACLE_UPDATES
+        for block, tx, index, kind, route, round_id, answer, sold in ORACLE_UPDATES
     ]
     assert [dict(r) for r in rows] == expected
 

@@ -104,10 +104,13 @@ class _Builder:
 def _agg_logs(
     ch: ChainHistory, agg: Aggregator, n: int, seq: int, *, full: bool, secondary: bool
 ) -> list[_RawLog]:
-    """DualAggregator logs of one report: the full set for a new round and/or the SVR marker."""
+    """DualAggregator logs of one report, in the real contract's order: on the secondary
+    (SVR) route SecondaryRoundIdUpdated first, then the full set of a new round."""
     round_id = ((n - ch.start) * 8 + seq + 1) & 0xFFFFFFFF
     rt = int_topic(round_id)
     out: list[_RawLog] = []
+    if secondary:
+        out.append((agg.address, (T_SECONDARY_ROUND_ID_UPDATED, rt), "0x"))
     if full:
         answer = ch.price(agg.assets[0], n)
         ts = ch.timestamp(n)
@@ -132,8 +135,6 @@ def _agg_logs(
         out.append((agg.address, (T_NEW_TRANSMISSION, rt), data))
         out.append((agg.address, (T_NEW_ROUND, rt, addr_topic(transmitter)), "0x" + word(ts)))
         out.append((agg.address, (T_ANSWER_UPDATED, int_topic(answer), rt), "0x" + word(ts)))
-    if secondary:
-        out.append((agg.address, (T_SECONDARY_ROUND_ID_UPDATED, rt), "0x"))
     return out
 
 
@@ -231,7 +232,7 @@ def render_block(ch: ChainHistory, plan: BlockPlan) -> RenderedBlock:
         if liq.route >= 0 and model == "atlas" and ch.atlas and ch.dapp_control:
             agg = ch.aggregators[liq.route]
             logs = b.tx(ch.bundler, ch.atlas, 0, SEL_METACALL + call_input[10:], 1_150_000)
-            logs.extend(_agg_logs(ch, agg, n, seq, full=not liq.secondary_only, secondary=True))
+            logs.extend(_agg_logs(ch, agg, n, seq, full=True, secondary=True))
             seq += 1
             dapp = addr_topic(ch.dapp_control)
             if liq.failed_solver:
@@ -280,7 +281,7 @@ def render_block(ch: ChainHistory, plan: BlockPlan) -> RenderedBlock:
                 SEL_FORWARD + addr_word(agg.address) + word(64) + word(0),
                 260_000,
             )
-            logs.extend(_agg_logs(ch, agg, n, seq, full=not liq.secondary_only, secondary=True))
+            logs.extend(_agg_logs(ch, agg, n, seq, full=True, secondary=True))
             seq += 1
         logs = b.tx(eoa, pool, 0, call_input, 330_000 + liq.user % 90_000)
         logs.append(rdu)

@@ -61,7 +61,7 @@ class Liq(NamedTuple):
     debt_price: int  # AaveOracle price of the debt asset at the block, 8 decimals
     collateral_price: int
     route: int  # index of the SVR aggregator whose update it back-runs, -1 if none
-    secondary_only: bool  # the update emits only SecondaryRoundIdUpdated
+    secondary_only: bool  # drawn, no longer used: a routed update is always a new report
     bid_wei: int  # recaptured value in the native coin (0 unless routed through SVR)
     failed_solver: bool  # Atlas: a losing solver attempt precedes the winner
     svr: bool  # SVR liquidation by the project's attribution rule

@@ -7,7 +7,7 @@ hot path decodes hundreds of thousands of logs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from indexer.decode.topics import (
@@ -60,11 +60,21 @@ class Liquidation(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class OracleUpdate:
+    """One DualAggregator event. `route` is the transmission's way in, read from the events
+    of the same aggregator around it in its transaction (`with_routes`): secondary (the SVR
+    route: SecondaryRoundIdUpdated, then the report's NewTransmission, NewRound,
+    AnswerUpdated), catch_up (a SecondaryRoundIdUpdated with no report after it: the
+    secondary route catching up on a report the public route already stored), primary."""
+
     pos: LogPosition
     kind: str
     route: str | None
     round_id: int | None
     answer: int | None
+    transmitter: str | None = None  # NewTransmission only, as the next three
+    observations_timestamp: int | None = None
+    config_digest: str | None = None
+    epoch_and_round: int | None = None
 
 
 class SourceUpdate(NamedTuple):
@@ -192,12 +202,51 @@ def decode_oracle_update(log: Log) -> OracleUpdate:
     if topics[0] == ANSWER_UPDATED:
         return OracleUpdate(pos, kind, None, int(topics[2], 16), _signed(topics[1]))
     if topics[0] == NEW_TRANSMISSION:
-        (answer,) = _words(log["data"], 1)
+        answer, transmitter, observed, _, _, _, digest, epoch_round = _words(log["data"], 8)
         value = int(answer, 16)
         if value >= 1 << 255:
             value -= 1 << 256
-        return OracleUpdate(pos, kind, None, int(topics[1], 16), value)
+        return OracleUpdate(
+            pos,
+            kind,
+            None,
+            int(topics[1], 16),
+            value,
+            _word_address(transmitter),
+            int(observed, 16),
+            "0x" + digest.lower(),
+            int(epoch_round, 16),
+        )
     return OracleUpdate(pos, kind, None, int(topics[1], 16) if len(topics) > 1 else None, None)
+
+
+def with_routes(updates: list[OracleUpdate]) -> list[OracleUpdate]:
+    """The updates with their routes (see OracleUpdate), from the order of each
+    aggregator's events within each transaction."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, update in enumerate(updates):
+        groups.setdefault((update.pos.tx_hash, update.pos.address), []).append(i)
+    out = list(updates)
+    for members in groups.values():
+        members.sort(key=lambda i: updates[i].pos.log_index)
+        marked = False  # a SecondaryRoundIdUpdated announced the next report
+        report = "primary"  # the last report's route (its NewRound, AnswerUpdated follow it)
+        for k, i in enumerate(members):
+            update = updates[i]
+            if update.kind == "secondary_round_id_updated":
+                following = updates[members[k + 1]].kind if k + 1 < len(members) else None
+                route = "secondary" if following == "new_transmission" else "catch_up"
+                marked = route == "secondary"
+            elif update.kind == "new_transmission":
+                route = report = "secondary" if marked else "primary"
+                marked = False
+            elif update.kind == "primary_feed_unlocked":
+                route = "primary"
+            else:
+                route = report
+            if route != update.route:
+                out[i] = replace(update, route=route)
+    return out
 
 
 def decode_solver_result(log: Log) -> SolverResult:
@@ -263,4 +312,6 @@ def decode_logs(
             out.solver_results.append(decode_solver_result(log))
         elif topic0 == ASSET_SOURCE_UPDATED and address in oracles:
             out.source_updates.append(decode_source_update(log))
+    if out.oracle_updates:
+        out.oracle_updates = with_routes(out.oracle_updates)
     return out

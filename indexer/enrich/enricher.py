@@ -121,14 +121,17 @@ class Enricher:
         batch.liquidations = await self._liquidation_rows(
             liqs, times, prices, fees, matches, shares
         )
-        batch.oracle_updates = [self._oracle_update_row(u, times) for u in updates]
+        sold = self.svr.sold(updates, matches, payments, book)
+        batch.oracle_updates = [
+            self._oracle_update_row(u, times, sold.get(u.pos.key)) for u in updates
+        ]
         return batch
 
     def _asset_rows(self, tokens: Sequence[Token]) -> list[AssetRow]:
         return [AssetRow(self.chain.chain_id, t.address, t.symbol, t.decimals) for t in tokens]
 
     def _oracle_update_row(
-        self, update: OracleUpdate, times: dict[int, datetime]
+        self, update: OracleUpdate, times: dict[int, datetime], sold: bool | None
     ) -> OracleUpdateRow:
         pos = update.pos
         return OracleUpdateRow(
@@ -144,6 +147,11 @@ class Enricher:
             route=update.route,
             round_id=update.round_id,
             answer=update.answer,
+            transmitter=update.transmitter,
+            observations_timestamp=update.observations_timestamp,
+            epoch_and_round=update.epoch_and_round,
+            config_digest=update.config_digest,
+            sold=sold,
         )
 
     async def _liquidation_rows(

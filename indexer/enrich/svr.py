@@ -2,7 +2,8 @@
 
 The project's documented rule (docs/SVR.md):
 - A LiquidationCall is SVR when, in the same block (MEV-Share, Ethereum) or the same
-  transaction (Atlas: Arbitrum, Base), an earlier log is a SecondaryRoundIdUpdated of an
+  transaction (Atlas: Arbitrum, Base), an earlier log is a SecondaryRoundIdUpdated that
+  announces a new report (not a catch-up: decode/events.py reads the route) of an
   SVR aggregator that stood, at the liquidation's position, behind the source of its
   collateral or debt asset in its own market (enrich/sources.py dates the sources on-chain;
   configured aggregators count as well). The nearest such update is the one attributed.
@@ -69,6 +70,13 @@ class Payment:
     liquidation_keys: tuple[tuple[str, int], ...]
 
 
+def is_new_svr_report(update: OracleUpdate) -> bool:
+    """A SecondaryRoundIdUpdated that announces a new report on the secondary route: what an
+    SVR auction sells. A catch-up (the secondary route taking a report the public route
+    already stored) sells nothing."""
+    return update.kind == "secondary_round_id_updated" and update.route == "secondary"
+
+
 class SvrRules:
     def __init__(self, chain: ChainConfig) -> None:
         self.chain = chain
@@ -91,7 +99,7 @@ class SvrRules:
             return {}
         secondary: dict[object, list[OracleUpdate]] = defaultdict(list)
         for update in updates:
-            if update.kind == "secondary_round_id_updated" and update.pos.address in svr:
+            if is_new_svr_report(update) and update.pos.address in svr:
                 secondary[self._scope(update.pos.tx_hash, update.pos.block_number)].append(update)
         matches: dict[tuple[str, int], SvrMatch] = {}
         for liq in liquidations:
@@ -123,6 +131,35 @@ class SvrRules:
             return matches
         sold = {key for payment in payments for key in payment.liquidation_keys}
         return {key: match for key, match in matches.items() if key in sold}
+
+    def sold(
+        self,
+        updates: Sequence[OracleUpdate],
+        matches: dict[tuple[str, int], SvrMatch],
+        payments: Sequence[Payment],
+        book: SourceBook,
+    ) -> dict[tuple[str, int], bool]:
+        """For each new SVR report of an aggregator behind an Aave source, whether it was
+        sold: a liquidation attributed to it (MEV-Share, after `won`), a winning bid in
+        its transaction (Atlas). The others (catch-ups, other events, feeds not Aave's at
+        the time) are not in the answer."""
+        if self.model == "none":
+            return {}
+        if self.model == "atlas":
+            paid = {p.tx_hash for p in payments}
+            return {
+                u.pos.key: u.pos.tx_hash in paid
+                for u in updates
+                if is_new_svr_report(u)
+                and book.in_force(u.pos.address, u.pos.block_number, u.pos.log_index)
+            }
+        used = {(m.oracle_tx_hash, m.aggregator) for m in matches.values()}
+        return {
+            u.pos.key: (u.pos.tx_hash, u.pos.address) in used
+            for u in updates
+            if is_new_svr_report(u)
+            and book.in_force(u.pos.address, u.pos.block_number, u.pos.log_index)
+        }
 
     def blocks_needing_transactions(
         self, liquidations: Iterable[Liquidation], matches: dict[tuple[str, int], SvrMatch]
@@ -193,7 +230,7 @@ class SvrRules:
         tx_aggregator = {
             u.pos.tx_hash: u.pos.address
             for u in updates
-            if u.kind == "secondary_round_id_updated"
+            if is_new_svr_report(u)
             and book.in_force(u.pos.address, u.pos.block_number, u.pos.log_index)
         }
         payments = []

@@ -79,6 +79,11 @@ UPDATE svr_recaptures r SET market = coalesce(
        AND l.log_index::text = split_part(r.liquidation_ids[1], ':', 3)),
     'core')
 WHERE r.market IS NULL AND cardinality(r.liquidation_ids) > 0;
+ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS transmitter text;
+ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS observations_timestamp bigint;
+ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS epoch_and_round bigint;
+ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS config_digest text;
+ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS sold boolean;
 """
 
 
@@ -88,7 +93,8 @@ STEPS = {
     2: relayout(
         "chain_rollup_hourly", "chain_rollup_daily", "liquidation_rollup", "liquidator_rollup_daily"
     ),
-    # Version 3: markets (a chain has several pools), a key of every rollup.
+    # Version 3: markets (a chain has several pools), a key of every rollup; the SVR
+    # updates' report fields and whether each was sold (rows from before: null).
     3: Step(
         before=drop_sql(*ALL_ROLLUPS) + "\n" + MARKET_COLUMNS,
         after=rebuild_sql(*ALL_ROLLUPS),

@@ -128,7 +128,8 @@ ROLLUPS = (
         index=("bucket",),
     ),
     # SVR revenue: the liquidation side from liquidations (their market), the recapture side
-    # from svr_recaptures ('' when a recapture has no aggregator, or no market).
+    # from svr_recaptures ('' when a recapture has no aggregator, or no market), the unsold
+    # reports from svr_oracle_updates ('' market).
     Rollup(
         "svr_revenue_rollup_daily",
         {**CHAIN, **MARKET, **DAY, **text("aggregator")},
@@ -138,6 +139,8 @@ ROLLUPS = (
                 {
                     "svr_liquidation_count": Col("bigint", "count(*)"),
                     "svr_liquidated_usd": Col("numeric", "coalesce(sum(debt_usd), 0)"),
+                    # the liquidation bonus the auctions competed for (priced ones only)
+                    "bonus_usd": Col("numeric", "coalesce(sum(collateral_usd - debt_usd), 0)"),
                 },
                 keys={"aggregator": "svr_aggregator"},
                 where="is_svr AND svr_aggregator IS NOT NULL",
@@ -152,8 +155,15 @@ ROLLUPS = (
                 },
                 keys={"market": "coalesce(market, '')", "aggregator": "coalesce(aggregator, '')"},
             ),
+            # New SVR reports nobody bought (no market: a feed may serve several).
+            Feed(
+                "svr_oracle_updates",
+                {"unsold_updates": Col("bigint", "count(*)")},
+                keys={"market": "''"},
+                where="sold = false",
+            ),
         ),
-        empty=("svr_liquidation_count", "recapture_count"),
+        empty=("svr_liquidation_count", "recapture_count", "unsold_updates"),
         index=("bucket",),
     ),
 )
