@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS liquidations (
     svr_recaptured_usd           numeric,                -- this liquidation's share
     svr_aave_usd                 numeric,
     svr_chainlink_usd            numeric,
+    svr_bid_count                integer,                -- Atlas: the metacall's bids
+    svr_best_losing_bid_usd      numeric,                -- Atlas: its best losing bid
     PRIMARY KEY (chain_id, tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS liquidations_chain_block ON liquidations (chain_id, block_number);

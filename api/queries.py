@@ -277,7 +277,7 @@ LIQUIDATION_COLUMNS = """
     l.debt_to_cover, l.liquidated_collateral_amount, l.receive_atoken, l.collateral_price,
     l.debt_price, l.collateral_usd, l.debt_usd, l.protocol_fee_amount, l.is_svr,
     l.svr_aggregator, l.svr_round_id, l.svr_oracle_tx_hash, l.svr_recaptured_usd,
-    l.svr_aave_usd, l.svr_chainlink_usd,
+    l.svr_aave_usd, l.svr_chainlink_usd, l.svr_bid_count, l.svr_best_losing_bid_usd,
     ca.symbol AS collateral_symbol, ca.decimals AS collateral_decimals,
     da.symbol AS debt_symbol, da.decimals AS debt_decimals,
     (l.block_number <= cs.finalized_block) IS TRUE AS finalized"""

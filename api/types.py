@@ -63,6 +63,15 @@ class SvrAttribution:
         description="recapturedUsd / bonusUsd; null when either is unknown or the bonus is "
         "not positive."
     )
+    bid_count: int | None = strawberry.field(
+        description="Atlas: the bids its metacall's auction logged for Aave (SolverTxResult "
+        "of Aave's DAppControl, rejected ones included). Null on Ethereum, where bids are "
+        "not on chain."
+    )
+    best_losing_bid_usd: Decimal | None = strawberry.field(
+        description="Atlas: the highest bid that did not win, in USD at the block; null when "
+        "every bid won or none was logged."
+    )
 
 
 @strawberry.type(description="One Aave LiquidationCall event.")
@@ -153,6 +162,8 @@ def make_liquidation(row: asyncpg.Record) -> Liquidation:
             chainlink_usd=row["svr_chainlink_usd"],
             bonus_usd=bonus,
             recapture_rate=recapture_rate(row["svr_recaptured_usd"], bonus),
+            bid_count=row["svr_bid_count"],
+            best_losing_bid_usd=row["svr_best_losing_bid_usd"],
         )
     fee = row["protocol_fee_amount"]
     return Liquidation(

@@ -39,6 +39,8 @@ class LiquidationRow(NamedTuple):
     svr_recaptured_usd: Decimal | None
     svr_aave_usd: Decimal | None
     svr_chainlink_usd: Decimal | None
+    svr_bid_count: int | None
+    svr_best_losing_bid_usd: Decimal | None
 
 
 class OracleUpdateRow(NamedTuple):

@@ -65,7 +65,7 @@ query($id: ID!) {
     debtAsset { chain chainId address symbol decimals }
     svr {
       aggregator roundId oracleTxHash recapturedUsd aaveUsd chainlinkUsd bonusUsd
-      recaptureRate
+      recaptureRate bidCount bestLosingBidUsd
     }
   }
 }"""
@@ -122,6 +122,10 @@ async def test_liquidation_has_every_field_exact(
             "chainlinkUsd": usd(r["svr_chainlink_usd"]),
             "bonusUsd": None,
             "recaptureRate": None,
+            "bidCount": r.get("svr_bid_count"),
+            "bestLosingBidUsd": usd(r["svr_best_losing_bid_usd"])
+            if r.get("svr_best_losing_bid_usd") is not None
+            else None,
         }
         c_usd, d_usd = r["collateral_usd"], r["debt_usd"]
         if c_usd is not None and d_usd is not None:

@@ -325,3 +325,45 @@ def test_routes_follow_the_real_event_order() -> None:
     r = rules("atlas")
     matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
     assert set(matches) == {(tx1, 1)}
+
+
+def test_atlas_auction_depth_two_winners_a_loser_and_a_rejected_bid() -> None:
+    """Every SolverTxResult of Aave's DAppControl is a bid; each success is a recapture (two
+    winners: two), the best unsuccessful one is the best losing bid, whether it was
+    executed or rejected before; another DAppControl's results are no bids of Aave's."""
+    tx = "0x" + "01" * 32
+    other_control = "0x" + "de" * 20
+
+    def result(index: int, amount: int, executed: bool, success: bool, bits: int = 0,
+               control: str = CONTROL) -> dict:  # fmt: skip
+        return log(
+            ATLAS,
+            [SOLVER_TX_RESULT, "0x" + word(index), "0x" + word(2), "0x" + word(control)],
+            word(0) + word(amount) + word(int(executed)) + word(int(success)) + word(bits),
+            10,
+            tx,
+            index,
+        )
+
+    decoded = decode(
+        [
+            *report(10, tx, 0),
+            result(1, 9 * 10**17, executed=False, success=False, bits=1 << 13),
+            result(2, 7 * 10**17, executed=True, success=False, bits=1 << 17),
+            liquidation(10, tx, 3),
+            result(4, 5 * 10**17, executed=True, success=True),
+            result(5, 4 * 10**17, executed=True, success=True),
+            result(6, 10**19, executed=True, success=False, control=other_control),
+        ]
+    )
+    rejected = decoded.solver_results[0]
+    assert (rejected.executed, rejected.success, rejected.result) == (False, False, 1 << 13)
+    r = rules("atlas")
+    matches = r.attribute(decoded.liquidations, decoded.oracle_updates, book(r))
+    payments = r.atlas_payments(
+        decoded.liquidations, matches, decoded.oracle_updates, decoded.solver_results, book(r)
+    )
+    assert sorted(p.amount for p in payments) == [4 * 10**17, 5 * 10**17]
+    (auction,) = r.auctions(decoded.solver_results).values()
+    assert auction.bids == 4 and auction.best_losing == (None, 9 * 10**17)
+    assert r.sold(decoded.oracle_updates, matches, payments, book(r)) == {(tx, 0): True}

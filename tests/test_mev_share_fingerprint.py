@@ -351,6 +351,8 @@ async def test_one_svr_liquidation_with_its_recapture_and_the_others_ordinary(
             "svr_recaptured_usd": share if is_svr else None,
             "svr_aave_usd": share * Fraction(65, 100) if is_svr else None,
             "svr_chainlink_usd": share * Fraction(35, 100) if is_svr else None,
+            "svr_bid_count": None,  # MEV-Share: the bids are not on chain
+            "svr_best_losing_bid_usd": None,
         }, f"liquidation at block {block} log {liq.log_index}"
 
 

@@ -53,6 +53,8 @@ def make_batch(first: int, last: int, per_block: int = 2, svr_every: int = 3) ->
                     None,
                     None,
                     None,
+                    None,  # no auction on chain (not Atlas)
+                    None,
                 )
             )
             if svr:

@@ -95,6 +95,8 @@ class SolverResult:
     bid_token: str | None  # None: the native coin
     bid_amount: int
     success: bool
+    executed: bool = True  # false: rejected before execution
+    result: int = 0  # Atlas's result bits (SolverOpReverted 1<<17, BidNotPaid 1<<19, ...)
 
 
 def _word_address(word: str) -> str:
@@ -253,7 +255,7 @@ def decode_solver_result(log: Log) -> SolverResult:
     topics = log["topics"]
     if len(topics) != 4:
         raise DecodeError("SolverTxResult needs 4 topics")
-    bid_token, bid_amount, _executed, success, _result = _words(log["data"], 5)
+    bid_token, bid_amount, executed, success, result = _words(log["data"], 5)
     token = _word_address(bid_token)
     return SolverResult(
         pos=position(log),
@@ -263,6 +265,8 @@ def decode_solver_result(log: Log) -> SolverResult:
         bid_token=None if int(token, 16) == 0 else token,
         bid_amount=int(bid_amount, 16),
         success=int(success, 16) != 0,
+        executed=int(executed, 16) != 0,
+        result=int(result, 16),
     )
 
 

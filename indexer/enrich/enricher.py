@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Liquidation, OracleUpdate
@@ -24,7 +25,8 @@ from indexer.rpc.errors import EndpointFault, RpcError
 ROW_CHUNK = 1000
 
 Prices = dict[tuple[str, int], int | None]
-_NOT_SVR = (False, None, None, None, *NO_SHARE)  # is_svr .. svr_chainlink_usd
+_NO_AUCTION = (None, None)  # svr_bid_count, svr_best_losing_bid_usd
+_NOT_SVR = (False, None, None, None, *NO_SHARE, *_NO_AUCTION)  # is_svr .. the auction
 
 
 def oracle_markets(chain: ChainConfig) -> dict[str, list[str]]:
@@ -109,6 +111,11 @@ class Enricher:
             asset = p.token or native
             if asset:
                 recapture_pairs.add((asset, p.block_number))
+        auctions = self.svr.auctions(decoded.solver_results)
+        for auction in auctions.values():
+            bid_asset = auction.best_losing[0] or native if auction.best_losing else None
+            if bid_asset:
+                recapture_pairs.add((bid_asset, auction.block_number))
         prices: dict[str, Prices] = {}
         for pool, pairs in wanted.items():
             prices[pool] = await self.oracles[pool].prices(pairs)
@@ -118,8 +125,15 @@ class Enricher:
         valued = [(p, self._recapture_row(p, times, recapture_prices, pools)) for p in payments]
         batch.recaptures = [row for _, row in valued]
         shares = liquidation_shares(valued)
+        depth = {
+            tx: (
+                auction.bids,
+                self._bid_usd(auction.best_losing, auction.block_number, recapture_prices),
+            )
+            for tx, auction in auctions.items()
+        }
         batch.liquidations = await self._liquidation_rows(
-            liqs, times, prices, fees, matches, shares
+            liqs, times, prices, fees, matches, shares, depth
         )
         sold = self.svr.sold(updates, matches, payments, book)
         batch.oracle_updates = [
@@ -162,6 +176,7 @@ class Enricher:
         fees: dict[tuple[str, int], int | None],
         matches: dict[tuple[str, int], SvrMatch],
         shares: dict[tuple[str, int], SvrShare],
+        depth: dict[str, tuple[int, Decimal | None]],
     ) -> list[LiquidationRow]:
         """One row per liquidation. The hot loop of enrich: decimals are looked up once per
         asset, the row is one tuple in LiquidationRow's field order made a LiquidationRow by
@@ -228,6 +243,7 @@ class Enricher:
                                 match.round_id,
                                 match.oracle_tx_hash,
                                 *shares.get(key, NO_SHARE),
+                                *depth.get(pos.tx_hash, _NO_AUCTION),
                             )
                         )
                     )
@@ -280,6 +296,19 @@ class Enricher:
                 blocks[number] = block
             payments += self.svr.mev_share_payments(liqs, matches, blocks)
         return payments
+
+    def _bid_usd(
+        self, bid: tuple[str | None, int] | None, block: int, prices: Prices
+    ) -> Decimal | None:
+        """A bid's USD value at its block (the native coin through native_price_asset)."""
+        if bid is None:
+            return None
+        token, amount = bid
+        asset = token or self.chain.native_price_asset
+        price = prices.get((asset, block)) if asset else None
+        if price is None:
+            return None
+        return usd(amount, price, self.tokens.decimals(token) if token else 18)
 
     def _recapture_row(
         self,

@@ -55,6 +55,16 @@ NO_SHARE = SvrShare(None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
+class Auction:
+    """An Atlas metacall's auction for Aave's DAppControl: how many bids were logged, and the
+    best losing one (token, amount; None for the native coin's token) if any."""
+
+    block_number: int
+    bids: int
+    best_losing: tuple[str | None, int] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Payment:
     """A recaptured payment before valuation."""
 
@@ -257,6 +267,27 @@ class SvrRules:
                 )
             )
         return payments
+
+    def auctions(self, results: Sequence[SolverResult]) -> dict[str, Auction]:
+        """Per metacall transaction, its auction's depth: every SolverTxResult of Aave's
+        DAppControl is a bid (rejected before execution or not), the unsuccessful ones lose."""
+        if self.model != "atlas":
+            return {}
+        control = self.chain.svr.dapp_control
+        grouped: dict[str, list[SolverResult]] = defaultdict(list)
+        for result in results:
+            if result.dapp_control == control:
+                grouped[result.pos.tx_hash].append(result)
+        out = {}
+        for tx, bids in grouped.items():
+            losing = [b for b in bids if not b.success]
+            best = max(losing, key=lambda b: b.bid_amount, default=None)
+            out[tx] = Auction(
+                bids[0].pos.block_number,
+                len(bids),
+                None if best is None else (best.bid_token, best.bid_amount),
+            )
+        return out
 
     @staticmethod
     def split(rule: SplitRule, amount_usd: Decimal | None) -> tuple[Decimal | None, Decimal | None]:

@@ -84,6 +84,8 @@ ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS observations_timestamp b
 ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS epoch_and_round bigint;
 ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS config_digest text;
 ALTER TABLE svr_oracle_updates ADD COLUMN IF NOT EXISTS sold boolean;
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS svr_bid_count integer;
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS svr_best_losing_bid_usd numeric;
 """
 
 
