@@ -130,6 +130,9 @@ CREATE TABLE IF NOT EXISTS svr_oracle_updates (
     PRIMARY KEY (chain_id, tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS svr_oracle_updates_chain_block ON svr_oracle_updates (chain_id, block_number);
+-- The public twin of an SVR round (how far the SVR update led it).
+CREATE INDEX IF NOT EXISTS svr_oracle_updates_unlocked
+    ON svr_oracle_updates (chain_id, aggregator, round_id) WHERE kind = 'primary_feed_unlocked';
 
 -- Recaptured payments. source_index is the log index for log-borne payments (Atlas
 -- SolverTxResult, ERC-20 Transfer) and -1 for a native transfer carried by the tx itself

@@ -63,6 +63,12 @@ class SvrAttribution:
         description="recapturedUsd / bonusUsd; null when either is unknown or the bonus is "
         "not positive."
     )
+    lead_seconds: int | None = strawberry.field(
+        description="How long the SVR report reached Aave before the public route brought "
+        "the same report (its PrimaryFeedUnlocked of the round), in seconds; null until then "
+        "(or where the aggregator's build emits none)."
+    )
+    lead_blocks: int | None = strawberry.field(description="The same lead, in blocks.")
     bid_count: int | None = strawberry.field(
         description="Atlas: the bids its metacall's auction logged for Aave (SolverTxResult "
         "of Aave's DAppControl, rejected ones included). Null on Ethereum, where bids are "
@@ -162,6 +168,8 @@ def make_liquidation(row: asyncpg.Record) -> Liquidation:
             chainlink_usd=row["svr_chainlink_usd"],
             bonus_usd=bonus,
             recapture_rate=recapture_rate(row["svr_recaptured_usd"], bonus),
+            lead_seconds=row["svr_lead_seconds"],
+            lead_blocks=row["svr_lead_blocks"],
             bid_count=row["svr_bid_count"],
             best_losing_bid_usd=row["svr_best_losing_bid_usd"],
         )

@@ -65,7 +65,7 @@ query($id: ID!) {
     debtAsset { chain chainId address symbol decimals }
     svr {
       aggregator roundId oracleTxHash recapturedUsd aaveUsd chainlinkUsd bonusUsd
-      recaptureRate bidCount bestLosingBidUsd
+      recaptureRate bidCount bestLosingBidUsd leadSeconds leadBlocks
     }
   }
 }"""
@@ -122,6 +122,8 @@ async def test_liquidation_has_every_field_exact(
             "chainlinkUsd": usd(r["svr_chainlink_usd"]),
             "bonusUsd": None,
             "recaptureRate": None,
+            "leadSeconds": None,  # the dataset has no oracle updates
+            "leadBlocks": None,
             "bidCount": r.get("svr_bid_count"),
             "bestLosingBidUsd": usd(r["svr_best_losing_bid_usd"])
             if r.get("svr_best_losing_bid_usd") is not None
