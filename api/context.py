@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
+from api import queries
 from api.db import Database
+
+#: (chain id, aggregator, round id) -> (block number, block time) of its public twin
+TwinKey = tuple[int, str, int]
+Twin = tuple[int, datetime] | None
 
 
 @dataclass
@@ -16,6 +23,26 @@ class ApiContext:
     cursor_key: bytes
     request: Any = None
     response: Any = None
+    _twins: DataLoader[TwinKey, Twin] | None = field(default=None, repr=False)
+
+    def twins(self) -> DataLoader[TwinKey, Twin]:
+        """Per request: the public twins of the SVR rounds its liquidations followed, loaded
+        in one query for all the rows that ask."""
+        if self._twins is None:
+
+            async def load(keys: list[TwinKey]) -> list[Twin]:
+                rows = await self.db.fetch(queries.public_twins(keys))
+                found = {
+                    (r["chain_id"], r["aggregator"], r["round_id"]): (
+                        int(r["block_number"]),
+                        r["block_time"],
+                    )
+                    for r in rows
+                }
+                return [found.get(key) for key in keys]
+
+            self._twins = DataLoader(load_fn=load)
+        return self._twins
 
 
 Info = strawberry.Info[ApiContext, None]

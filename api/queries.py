@@ -278,8 +278,6 @@ LIQUIDATION_COLUMNS = """
     l.debt_price, l.collateral_usd, l.debt_usd, l.protocol_fee_amount, l.is_svr,
     l.svr_aggregator, l.svr_round_id, l.svr_oracle_tx_hash, l.svr_recaptured_usd,
     l.svr_aave_usd, l.svr_chainlink_usd, l.svr_bid_count, l.svr_best_losing_bid_usd,
-    pub.block_number - l.block_number AS svr_lead_blocks,
-    extract(epoch FROM pub.block_time - l.block_time)::bigint AS svr_lead_seconds,
     ca.symbol AS collateral_symbol, ca.decimals AS collateral_decimals,
     da.symbol AS debt_symbol, da.decimals AS debt_decimals,
     (l.block_number <= cs.finalized_block) IS TRUE AS finalized"""
@@ -287,14 +285,7 @@ LIQUIDATION_COLUMNS = """
 LIQUIDATION_JOINS = """
 LEFT JOIN assets ca ON ca.chain_id = l.chain_id AND ca.address = l.collateral_asset
 LEFT JOIN assets da ON da.chain_id = l.chain_id AND da.address = l.debt_asset
-LEFT JOIN chain_status cs ON cs.chain_id = l.chain_id
-LEFT JOIN LATERAL (
-    -- the public route's twin of the SVR report (PrimaryFeedUnlocked of its round)
-    SELECT u.block_number, u.block_time FROM svr_oracle_updates u
-    WHERE l.is_svr AND u.chain_id = l.chain_id AND u.aggregator = l.svr_aggregator
-      AND u.round_id = l.svr_round_id AND u.kind = 'primary_feed_unlocked'
-    ORDER BY u.block_number, u.log_index LIMIT 1
-) pub ON true"""
+LEFT JOIN chain_status cs ON cs.chain_id = l.chain_id"""
 
 # The inner query picks the page on the base table alone; the joins run for its rows only.
 LIQUIDATIONS_PAGE = """
@@ -356,6 +347,23 @@ def liquidations_count(where: LiquidationWhere) -> Sql:
     p = _Params()
     text = LIQUIDATIONS_COUNT.format(where=_where(_liquidation_conditions(where, p)))
     return Sql(text, tuple(p.values))
+
+
+# The public route's twin of SVR rounds (the round's first PrimaryFeedUnlocked), for a page's
+# SVR liquidations at once; asked only when a client wants the lead.
+PUBLIC_TWINS = """
+SELECT u.chain_id, u.aggregator, u.round_id, min(u.block_number) AS block_number,
+       min(u.block_time) AS block_time
+FROM svr_oracle_updates u
+JOIN unnest($1::integer[], $2::text[], $3::bigint[]) AS k(chain_id, aggregator, round_id)
+  ON u.chain_id = k.chain_id AND u.aggregator = k.aggregator AND u.round_id = k.round_id
+WHERE u.kind = 'primary_feed_unlocked'
+GROUP BY 1, 2, 3
+"""
+
+
+def public_twins(keys: list[tuple[int, str, int]]) -> Sql:
+    return Sql(PUBLIC_TWINS, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]))
 
 
 def liquidation_by_id(chain_id: int, tx_hash: str, log_index: int) -> Sql:

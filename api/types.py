@@ -63,12 +63,6 @@ class SvrAttribution:
         description="recapturedUsd / bonusUsd; null when either is unknown or the bonus is "
         "not positive."
     )
-    lead_seconds: int | None = strawberry.field(
-        description="How long the SVR report reached Aave before the public route brought "
-        "the same report (its PrimaryFeedUnlocked of the round), in seconds; null until then "
-        "(or where the aggregator's build emits none)."
-    )
-    lead_blocks: int | None = strawberry.field(description="The same lead, in blocks.")
     bid_count: int | None = strawberry.field(
         description="Atlas: the bids its metacall's auction logged for Aave (SolverTxResult "
         "of Aave's DAppControl, rejected ones included). Null on Ethereum, where bids are "
@@ -78,6 +72,31 @@ class SvrAttribution:
         description="Atlas: the highest bid that did not win, in USD at the block; null when "
         "every bid won or none was logged."
     )
+    _twin: strawberry.Private[tuple[int, str, int] | None] = None
+    _block: strawberry.Private[tuple[int, datetime] | None] = None
+
+    @strawberry.field(
+        description="How long the SVR report reached Aave before the public route brought "
+        "the same report (the round's PrimaryFeedUnlocked), in seconds; null until then, or "
+        "where the aggregator's build emits none."
+    )
+    async def lead_seconds(self, info: Info) -> int | None:
+        twin = await self._public_twin(info)
+        if twin is None or self._block is None:
+            return None
+        return int((twin[1] - self._block[1]).total_seconds())
+
+    @strawberry.field(description="The same lead, in blocks.")
+    async def lead_blocks(self, info: Info) -> int | None:
+        twin = await self._public_twin(info)
+        if twin is None or self._block is None:
+            return None
+        return twin[0] - self._block[0]
+
+    async def _public_twin(self, info: Info) -> tuple[int, datetime] | None:
+        if self._twin is None:
+            return None
+        return await info.context.twins().load(self._twin)
 
 
 @strawberry.type(description="One Aave LiquidationCall event.")
@@ -168,8 +187,10 @@ def make_liquidation(row: asyncpg.Record) -> Liquidation:
             chainlink_usd=row["svr_chainlink_usd"],
             bonus_usd=bonus,
             recapture_rate=recapture_rate(row["svr_recaptured_usd"], bonus),
-            lead_seconds=row["svr_lead_seconds"],
-            lead_blocks=row["svr_lead_blocks"],
+            _twin=(chain_id, row["svr_aggregator"], row["svr_round_id"])
+            if row["svr_aggregator"] and row["svr_round_id"] is not None
+            else None,
+            _block=(row["block_number"], row["block_time"]),
             bid_count=row["svr_bid_count"],
             best_losing_bid_usd=row["svr_best_losing_bid_usd"],
         )
