@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql (GraphiQL in a browser), /healthz, /readyz, /metrics."""
+"""The ASGI application: / (the dashboard), /graphql (GraphiQL in a browser), /healthz,
+/readyz, /metrics."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -24,6 +25,7 @@ from strawberry.asgi import GraphQL
 
 from api import queries
 from api.context import ApiContext
+from api.dashboard import dashboard_routes
 from api.db import Database
 from api.errors import ApiError
 from api.limits import MAX_BODY_BYTES, MAX_QUERY_STRING_BYTES
@@ -205,7 +207,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/", lambda request: PlainTextResponse("see /graphql\n"), methods=["GET"]),
+            *dashboard_routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,
