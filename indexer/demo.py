@@ -1,8 +1,8 @@
 """`make demo`: the whole system on a local five-chain devnet, with one command.
 
 Starts the devnet, plays the default scenario, indexes it with live progress, then keeps
-following the chains while serving the GraphQL API. Ctrl-C stops everything and leaves no
-process behind.
+following the chains while serving the dashboard and the GraphQL API. Ctrl-C stops
+everything and leaves no process behind.
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ async def main_async(args: argparse.Namespace) -> int:
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
         )
-        url = f"http://127.0.0.1:{args.port}/graphql"
-        print(f"\nGraphQL API: {url}", file=sys.stderr)
+        base = f"http://127.0.0.1:{args.port}"
+        url = f"{base}/graphql"
+        print(f"\nDashboard:   {base}/", file=sys.stderr)
+        print(f"GraphQL API: {url}", file=sys.stderr)
         print(EXAMPLES.format(url=url), file=sys.stderr)
         print("following the chains; Ctrl-C stops everything.", file=sys.stderr)
         tails = [asyncio.create_task(ix.tail(stop)) for ix in indexers]
