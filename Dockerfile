@@ -24,6 +24,18 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install -c constraints.txt -r /tmp/requirements.txt
 
 COPY . .
+# Chart.js for the dashboard (api/static/vendor/, package data): the version that
+# package-lock.json pins, from the npm registry, checked against the lock's integrity hash;
+# the image has no node_modules and fetches nothing at run time.
+RUN mkdir -p api/static/vendor \
+ && python -c "import base64, hashlib, io, json, tarfile, urllib.request; \
+pin = json.load(open('package-lock.json'))['packages']['node_modules/chart.js']; \
+url = 'https://registry.npmjs.org/chart.js/-/chart.js-' + pin['version'] + '.tgz'; \
+data = urllib.request.urlopen(url, timeout=120).read(); \
+algo, _, digest = pin['integrity'].partition('-'); \
+assert base64.b64encode(hashlib.new(algo, data).digest()).decode() == digest, url + ': not the integrity package-lock.json pins'; \
+tar = tarfile.open(fileobj=io.BytesIO(data)); \
+[open('api/static/vendor/' + out, 'wb').write(tar.extractfile('package/' + name).read()) for name, out in (('dist/chart.umd.min.js', 'chart.umd.min.js'), ('LICENSE.md', 'chart.js-LICENSE.md'))]"
 # Install the project; then, if the package does not carry schema.sql itself, ship it in
 # the installed package (`migrate` reads it from there when no source tree is beside it);
 # then a smoke test from outside the source tree: the command, the config, the schema.
@@ -33,7 +45,8 @@ RUN pip install -c constraints.txt . \
  && cd / \
  && aave-indexer --help > /dev/null \
  && aave-indexer config check > /dev/null \
- && python -c "from indexer.store.migrate import schema_sql; assert 'aave_indexer_reader' in schema_sql()"
+ && python -c "from indexer.store.migrate import schema_sql; assert 'aave_indexer_reader' in schema_sql()" \
+ && python -c "from api.dashboard import STATIC_DIR, chart_js_path; assert chart_js_path() and (STATIC_DIR / 'index.html').is_file()"
 
 
 FROM python:3.11-slim
