@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench bench-smoke address-book clean
+.PHONY: install demo test lint typecheck bench bench-smoke address-book screenshots clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -46,6 +46,11 @@ bench-smoke: install
 
 address-book: install
 	$(BIN)/python -m indexer.addressbook --write
+
+# The dashboard's two screenshots in docs/, taken by its browser test on the devnet.
+screenshots: install
+	scripts/ensure-postgres.sh
+	DASHBOARD_SCREENSHOTS=docs $(BIN)/pytest -q tests/test_dashboard.py -k screenshots
 
 clean:
 	rm -rf $(VENV) node_modules .devnet .pgdata
