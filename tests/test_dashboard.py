@@ -121,12 +121,15 @@ def _open_tab(browser: Browser, base: str) -> Any:
     """A factory of Tabs on `base`, each closed and checked clean at the end of the test."""
     tabs: list[tuple[Any, Tab]] = []
 
-    async def open_tab(path: str = "/?poll=0", viewport: dict[str, int] = WIDE) -> Tab:
+    async def open_tab(
+        path: str = "/?poll=0", viewport: dict[str, int] = WIDE, wait: bool = True
+    ) -> Tab:
         context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
         tab = Tab(await context.new_page(), base)
         tabs.append((context, tab))
         await tab.page.goto(base + path)
-        await tab.settled(0)
+        if wait:
+            await tab.settled(0)
         return tab
 
     return open_tab, tabs
@@ -519,9 +522,9 @@ async def test_filters_change_the_url_and_the_figures(open_tab: OpenTab, server:
     assert [r["chain"] for r in prime["byChain"]] == ["ETHEREUM"]
     await check_figures(page, prime)
 
-    # The last day of data, by the preset; then the day before by typing dates.
-    everything = expected(server)
-    last_day = max(r["period"] for r in everything["seriesTotal"])[:10]
+    # The last day with liquidations of these chains and markets, by the preset; then the
+    # day before by typing dates.
+    last_day = max(r["period"] for r in prime["seriesTotal"])[:10]
     await change(page.click("[data-preset='1']"))
     assert tab.query()["from"] == tab.query()["to"] == last_day
     one_day = expected(
@@ -629,6 +632,30 @@ async def test_a_new_liquidation_appears_without_a_reload(
     finally:
         await conn.execute("DELETE FROM liquidations WHERE tx_hash = $1", "0x" + "d" * 64)
         await conn.close()
+
+
+async def test_refused_queries_and_an_unreachable_api_are_shown(open_tab: OpenTab) -> None:
+    """A filter the API refuses is shown with its message; when the API stops answering
+    the indicator says so, and it is live again once the API is back."""
+    refused = await open_tab("/?chains=NOPE&poll=0", wait=False)
+    page = refused.page
+    await page.wait_for_function("() => document.body.dataset.state === 'error'")
+    assert "NOPE" in await page.inner_text("#error")
+    assert await page.get_attribute("#live", "data-level") == "error"
+    assert await page.inner_text("#live-text") == "Query refused"
+
+    tab = await open_tab("/?poll=1")
+    page = tab.page
+    await page.route("**/graphql", lambda route: route.abort())
+    await page.wait_for_function("() => document.body.dataset.state === 'error'", timeout=15_000)
+    assert (await page.inner_text("#live-text")).startswith("Offline")
+    assert await page.is_visible("#chains-table tfoot tr")  # the last figures stay
+    await page.unroute("**/graphql")
+    await page.wait_for_function("() => document.body.dataset.state === 'ready'", timeout=15_000)
+    assert (await page.inner_text("#live-text")).startswith("Live")
+    # The aborted requests are the only complaints.
+    assert tab.errors and all("ERR_FAILED" in e for e in tab.errors)
+    tab.errors.clear()
 
 
 async def test_screenshots_wide_and_narrow(open_tab: OpenTab, tmp_path: Path) -> None:

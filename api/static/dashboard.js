@@ -530,13 +530,17 @@
   }
 
   function formState() {
-    const checked = (id) => [...$(id).querySelectorAll("input:checked")].map((i) => i.value);
+    // Before the first answer there are no boxes yet: keep what the URL asked for.
+    const checked = (id, current) => {
+      const boxes = [...$(id).querySelectorAll("input")];
+      return boxes.length ? boxes.filter((i) => i.checked).map((i) => i.value) : current;
+    };
     return {
       ...state,
       from: $("f-from").value || null,
       to: $("f-to").value || null,
-      chains: checked("f-chains"),
-      markets: checked("f-markets"),
+      chains: checked("f-chains", state.chains),
+      markets: checked("f-markets", state.markets),
       by: $("f-by").value,
     };
   }
