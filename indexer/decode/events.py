@@ -223,29 +223,28 @@ def decode_oracle_update(log: Log) -> OracleUpdate:
 
 
 def with_routes(updates: list[OracleUpdate]) -> list[OracleUpdate]:
-    """The updates with their routes (see OracleUpdate), from the order of each
-    aggregator's events within each transaction."""
+    """The updates with their routes (see OracleUpdate), from each aggregator's events
+    within each transaction: a round both marked by SecondaryRoundIdUpdated and transmitted
+    (NewTransmission) there is a new SVR report, whichever order the two come in (the real
+    contract marks first; an older emitter last); a mark alone is a catch-up; a round
+    transmitted without a mark came by the public route."""
     groups: dict[tuple[str, str], list[int]] = {}
     for i, update in enumerate(updates):
         groups.setdefault((update.pos.tx_hash, update.pos.address), []).append(i)
     out = list(updates)
     for members in groups.values():
-        members.sort(key=lambda i: updates[i].pos.log_index)
-        marked = False  # a SecondaryRoundIdUpdated announced the next report
-        report = "primary"  # the last report's route (its NewRound, AnswerUpdated follow it)
-        for k, i in enumerate(members):
+        marked = {
+            updates[i].round_id for i in members if updates[i].kind == "secondary_round_id_updated"
+        }
+        sent = {updates[i].round_id for i in members if updates[i].kind == "new_transmission"}
+        for i in members:
             update = updates[i]
             if update.kind == "secondary_round_id_updated":
-                following = updates[members[k + 1]].kind if k + 1 < len(members) else None
-                route = "secondary" if following == "new_transmission" else "catch_up"
-                marked = route == "secondary"
-            elif update.kind == "new_transmission":
-                route = report = "secondary" if marked else "primary"
-                marked = False
+                route = "secondary" if update.round_id in sent else "catch_up"
             elif update.kind == "primary_feed_unlocked":
                 route = "primary"
-            else:
-                route = report
+            else:  # NewTransmission, NewRound, AnswerUpdated: their round's
+                route = "secondary" if update.round_id in marked else "primary"
             if route != update.route:
                 out[i] = replace(update, route=route)
     return out
