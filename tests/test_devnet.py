@@ -14,13 +14,15 @@ from typing import Any
 
 import orjson
 import pytest
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
 from indexer.devnet import CHAINS, DevnetError, devnet_down, devnet_up, run_scenario, toolchain
 from indexer.devnet import anvil as anvil_mod
 from indexer.devnet import artifacts as art
 from indexer.devnet.cli import add_devnet_parser
-from indexer.devnet.rpc import Rpc
+from indexer.devnet.rpc import Rpc, RpcError
 from indexer.devnet.solc import compile_contracts
 
 SCALE = 0.15
@@ -47,6 +49,14 @@ LIQUIDATION_CALL = "0xe413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 RAY = 10**27
 BALANCE_TRANSFER = "0x4beccb90f994c31aced7a23b5611020728a23d8ec5cddd1a3e9d97b96fda8666"
+CUTOFF_TIME_SET = "0x" + keccak(text="CutoffTimeSet(uint32)").hex()
+METACALL_RESULT = "0x1c8af9222013876e762969f616bf76d9bd3a356e39ce598256dd515b6cb7f82b"
+SRIU = FACTS_TOPICS["SecondaryRoundIdUpdated"]
+KINDS = {topic: name for name, topic in FACTS_TOPICS.items()}
+SVR_CHAINS = ("ethereum", "arbitrum", "base")
+# Atlas SolverOutcome bits (the facts: "Real Atlas").
+INSUFFICIENT_ESCROW, GAS_PRICE_BELOW_USERS = 1 << 13, 1 << 14
+SOLVER_OP_REVERTED, BID_NOT_PAID = 1 << 17, 1 << 19
 
 
 def free_ports(count: int) -> list[int]:
@@ -165,10 +175,13 @@ def test_dual_aggregator_topics_match_the_facts(tmp_path: Path) -> None:
     agg = art.from_solc("DualAggregator", compiled)
     events = {e["name"]: e for e in agg.abi if e["type"] == "event"}
     signatures = art.event_signatures(agg)
-    assert set(events) == set(FACTS_TOPICS)
+    # The five the facts list, and the settings' events (set in the constructor here).
+    assert set(events) == set(FACTS_TOPICS) | {"CutoffTimeSet", "MaxSyncIterationsSet"}
     for name, topic in FACTS_TOPICS.items():
         assert art.event_topic(signatures[name]) == topic, name
         assert [i["indexed"] for i in events[name]["inputs"]] == FACTS_INDEXED[name], name
+    assert art.event_topic(signatures["CutoffTimeSet"]) == CUTOFF_TIME_SET
+    assert signatures["MaxSyncIterationsSet"] == "MaxSyncIterationsSet(uint32)"
     settlement = art.from_solc("AtlasSettlement", compiled)
     sig = art.event_signatures(settlement)["SolverTxResult"]
     assert art.event_topic(sig) == SOLVER_TX_RESULT
@@ -360,52 +373,359 @@ def test_partial_liquidations_respect_the_close_factor(small_devnet: dict[str, A
 # --- SVR -----------------------------------------------------------------------------------
 
 
-def _kinds_by_tx(entry: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
-    kinds: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
-    for u in entry["oracle_updates"]:
-        kinds[(u["tx_hash"], u["aggregator"])].add(u["kind"])
-    return kinds
+def _oracle_logs(rpc: Rpc, addresses: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every DualAggregator event on the chain (of `addresses`, else of any emitter), in
+    chain order."""
+    query: dict[str, Any] = {
+        "fromBlock": "0x0",
+        "toBlock": "latest",
+        "topics": [list(FACTS_TOPICS.values())],
+    }
+    if addresses is not None:
+        query["address"] = addresses
+    logs: list[dict[str, Any]] = rpc.call("eth_getLogs", query)
+    return sorted(logs, key=lambda log: (int(log["blockNumber"], 16), int(log["logIndex"], 16)))
+
+
+def _round_of(log: dict[str, Any]) -> int:
+    kind = KINDS[log["topics"][0]]
+    return int(log["topics"][2 if kind == "AnswerUpdated" else 1], 16)
+
+
+def _routes(logs: list[dict[str, Any]]) -> dict[tuple[str, int], str]:
+    """(tx hash, log index) -> route, by the rule as stated: per aggregator and transaction,
+    a SecondaryRoundIdUpdated with a NewTransmission after it is `secondary`, without one a
+    `catch_up`; a report's events are `secondary` after a SecondaryRoundIdUpdated, else
+    `primary`; PrimaryFeedUnlocked is `primary`."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    for log in logs:
+        groups[(log["transactionHash"], log["address"].lower())].append(log)
+    out = {}
+    for group in groups.values():
+        kinds = [KINDS[log["topics"][0]] for log in group]
+        for i, (log, kind) in enumerate(zip(group, kinds, strict=True)):
+            if kind == "SecondaryRoundIdUpdated":
+                route = "secondary" if "NewTransmission" in kinds[i + 1 :] else "catch_up"
+            elif kind == "PrimaryFeedUnlocked":
+                route = "primary"
+            else:
+                route = "secondary" if "SecondaryRoundIdUpdated" in kinds[:i] else "primary"
+            out[(log["transactionHash"], int(log["logIndex"], 16))] = route
+    return out
+
+
+#: Each (transaction, aggregator)'s events, in log order, by route.
+SEQUENCES = {
+    ("NewTransmission", "NewRound", "AnswerUpdated"): "primary",
+    ("SecondaryRoundIdUpdated", "NewTransmission", "NewRound", "AnswerUpdated"): "secondary",
+    ("SecondaryRoundIdUpdated",): "catch_up",
+    ("PrimaryFeedUnlocked",): "unlock",
+}
 
 
 def test_dual_aggregator_events_fire_as_documented(small_devnet: dict[str, Any]) -> None:
-    allowed = [
-        {"new_transmission", "new_round", "answer_updated"},  # new report, primary route
-        {"new_transmission", "new_round", "answer_updated", "secondary_round_id_updated"},
-        {"secondary_round_id_updated"},  # secondary repeats a report primary stored
-        {"primary_feed_unlocked"},  # primary repeats a report secondary stored
-    ]
-    seen = set()
-    for chain in ("ethereum", "arbitrum", "base"):
+    """Per transaction and aggregator the events come in one of the real contract's four
+    orders (a new secondary report announces itself first), all of one round; the
+    manifest's oracle updates are these logs, each with the route the rule gives."""
+    for chain in SVR_CHAINS:
         entry = small_devnet["manifest"]["chains"][chain]
-        for key, kinds in _kinds_by_tx(entry).items():
-            assert kinds in allowed, (chain, key, kinds)
-            seen.add(frozenset(kinds))
         rpc = small_devnet["rpc"][chain]
-        aggregators = list(entry["svr"]["aggregators"])
-        logs = rpc.call(
+        logs = _oracle_logs(rpc, list(entry["svr"]["aggregators"]))
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+        for log in logs:
+            groups[(log["transactionHash"], log["address"].lower())].append(log)
+        seen: collections.Counter[str] = collections.Counter()
+        for key, group in groups.items():
+            kinds = tuple(KINDS[log["topics"][0]] for log in group)
+            assert kinds in SEQUENCES, (chain, key, kinds)
+            assert len({_round_of(log) for log in group}) == 1, (chain, key)
+            seen[SEQUENCES[kinds]] += 1
+        assert set(seen) == set(SEQUENCES.values()), (chain, seen)
+        on_chain = {(log["transactionHash"], int(log["logIndex"], 16)) for log in logs}
+        assert on_chain == {(u["tx_hash"], u["log_index"]) for u in entry["oracle_updates"]}
+        assert len(logs) == len(entry["oracle_updates"])
+        routes = _routes(logs)
+        for u in entry["oracle_updates"]:
+            assert u["route"] == routes[(u["tx_hash"], u["log_index"])], (chain, u)
+
+
+def _nt_words(log: dict[str, Any]) -> tuple[Any, ...]:
+    """A NewTransmission's data: answer, transmitter, observationsTimestamp, observations,
+    observers, juelsPerFeeCoin, configDigest, epochAndRound."""
+    types = ["int192", "address", "uint32", "int192[]", "bytes", "int192", "bytes32", "uint40"]
+    return tuple(abi_decode(types, bytes.fromhex(log["data"][2:])))
+
+
+def test_reports_carry_transmitter_digest_and_epoch(small_devnet: dict[str, Any]) -> None:
+    """NewTransmission rows carry transmitter, observations_timestamp, epoch_and_round and
+    config_digest as the log has them (other rows none): the config digest is the
+    aggregator's, epochs only grow, a secondary report is transmitted by the forwarder
+    (ethereum) or the Atlas settlement, and each PrimaryFeedUnlocked is the primary route
+    bringing the report (same epochAndRound) the secondary route stored just before."""
+    for chain in SVR_CHAINS:
+        entry = small_devnet["manifest"]["chains"][chain]
+        rpc = small_devnet["rpc"][chain]
+        logs = {
+            (log["transactionHash"], int(log["logIndex"], 16)): log
+            for log in _oracle_logs(rpc, list(entry["svr"]["aggregators"]))
+        }
+        call = "0x" + keccak(text="latestConfigDigestAndEpoch()")[:4].hex()
+        digests = {
+            agg: "0x" + rpc.call("eth_call", {"to": agg, "data": call}, "latest")[66:130]
+            for agg in entry["svr"]["aggregators"]
+        }
+        last_epoch: dict[str, int] = {}
+        secondary_by: set[str] = set()
+        primary_by: set[str] = set()
+        stored: dict[tuple[str, int], dict[str, Any]] = {}
+        for u in entry["oracle_updates"]:
+            if u["kind"] != "new_transmission":
+                assert all(u[k] is None for k in REPORT_FIELDS), u
+                continue
+            words = _nt_words(logs[(u["tx_hash"], u["log_index"])])
+            assert (u["transmitter"], u["observations_timestamp"]) == (words[1].lower(), words[2])
+            assert (u["config_digest"], u["epoch_and_round"]) == ("0x" + words[6].hex(), words[7])
+            assert u["config_digest"] == digests[u["aggregator"]]
+            assert u["epoch_and_round"] > last_epoch.get(u["aggregator"], 0), u
+            last_epoch[u["aggregator"]] = u["epoch_and_round"]
+            (secondary_by if u["route"] == "secondary" else primary_by).add(u["transmitter"])
+            stored[(u["aggregator"], u["round_id"])] = u
+        if chain == "ethereum":
+            assert secondary_by == {entry["svr"]["forwarder"]}
+        else:
+            assert entry["svr"]["atlas"] in secondary_by
+        assert len(primary_by) == 1 and not primary_by & secondary_by
+        unlocks = [u for u in entry["oracle_updates"] if u["kind"] == "primary_feed_unlocked"]
+        assert unlocks, chain
+        for u in unlocks:
+            report = stored[(u["aggregator"], u["round_id"])]
+            assert report["route"] == "secondary" and report["block_number"] <= u["block_number"]
+            tx = rpc.call("eth_getTransactionByHash", u["tx_hash"])
+            assert tx["input"][:10] == "0xb1dc65a4" and tx["from"].lower() in primary_by
+            assert int(tx["input"][10 + 64 : 10 + 128], 16) == report["epoch_and_round"], u
+
+
+def _transmit_secondary(report: dict[str, Any], log: dict[str, Any]) -> str:
+    """transmitSecondary call data re-sending the report a NewTransmission logged."""
+    _, _, observed, observations, observers, juels, digest, epoch = _nt_words(log)
+    raw = abi_encode(
+        ["uint32", "bytes32", "int192[]", "int192"],
+        [observed, observers.ljust(32, b"\0"), list(observations), juels],
+    )
+    context = [digest, epoch.to_bytes(32, "big"), bytes(32)]
+    args = abi_encode(
+        ["bytes32[3]", "bytes", "bytes32[]", "bytes32[]", "bytes32"],
+        [context, raw, [], [], bytes(32)],
+    )
+    assert report["kind"] == "new_transmission"
+    return "0xba0cb29e" + args.hex()
+
+
+def test_catch_ups_name_stored_rounds_and_stale_reports_revert(
+    small_devnet: dict[str, Any],
+) -> None:
+    """A catch-up (SecondaryRoundIdUpdated alone) names a round the primary route stored,
+    the latest or an older one; re-sending a stored report by the secondary route is a
+    catch-up only within maxSyncIterations rounds, an older one reverts (StaleReport)."""
+    stale = "0x" + keccak(text="StaleReport()")[:4].hex()
+    for chain in SVR_CHAINS:
+        entry = small_devnet["manifest"]["chains"][chain]
+        rpc = small_devnet["rpc"][chain]
+        logs = {
+            (log["transactionHash"], int(log["logIndex"], 16)): log
+            for log in _oracle_logs(rpc, list(entry["svr"]["aggregators"]))
+        }
+        latest: dict[str, int] = {}
+        rounds: dict[tuple[str, int], dict[str, Any]] = {}
+        older = same = 0
+        for u in entry["oracle_updates"]:
+            agg = u["aggregator"]
+            if u["kind"] == "new_transmission":
+                latest[agg] = u["round_id"]
+                rounds[(agg, u["round_id"])] = u
+            elif u["kind"] == "secondary_round_id_updated" and u["route"] == "catch_up":
+                assert rounds[(agg, u["round_id"])]["route"] == "primary", u
+                assert u["round_id"] <= latest[agg] and u["sold"] is None
+                older += u["round_id"] < latest[agg]
+                same += u["round_id"] == latest[agg]
+        assert older and same, (chain, older, same)
+        # Re-send, at the chain's head, stored reports: near ones catch up, old ones revert.
+        depth = entry["svr"]["max_sync_iterations"]
+        catch_up = next(
+            u
+            for u in entry["oracle_updates"]
+            if u["route"] == "catch_up" and u["aggregator"] in entry["svr"]["aggregators"]
+        )
+        tx = rpc.call("eth_getTransactionByHash", catch_up["tx_hash"])
+        checked = {"catch_up": 0, "stale": 0}
+        for agg, top in latest.items():
+            for back in range(top):
+                report = rounds.get((agg, top - back))
+                if report is None or report["route"] != "primary":
+                    continue
+                data = _transmit_secondary(report, logs[(report["tx_hash"], report["log_index"])])
+                if chain == "ethereum":
+                    forward = (
+                        "0x6fadcf72"
+                        + abi_encode(["address", "bytes"], [agg, bytes.fromhex(data[2:])]).hex()
+                    )
+                    call = {"from": tx["from"], "to": entry["svr"]["forwarder"], "data": forward}
+                else:
+                    call = {"from": entry["svr"]["atlas"], "to": agg, "data": data}
+                if back < depth:
+                    assert rpc.call("eth_call", call, "latest") == "0x"
+                    checked["catch_up"] += 1
+                else:
+                    with pytest.raises(RpcError) as raised:
+                        rpc.call("eth_call", call, "latest")
+                    assert stale in str(raised.value.error), raised.value.error
+                    checked["stale"] += 1
+                    break
+        assert all(checked.values()), (chain, checked)
+
+
+def _header(rpc: Rpc, number: int) -> dict[str, Any]:
+    block: dict[str, Any] = rpc.call("eth_getBlockByNumber", hex(number), False)
+    return block
+
+
+def _latest_round_data(
+    rpc: Rpc, aggregator: str, block: int, reader: str | None
+) -> tuple[int, int]:
+    """(round id, answer) of latestRoundData at `block`, called by `reader` (None: anyone)."""
+    call: dict[str, Any] = {"to": aggregator, "data": LATEST_ROUND_DATA}
+    if reader is not None:
+        call["from"] = reader
+    words = abi_decode(
+        ["uint80", "int256", "uint256", "uint256", "uint80"],
+        bytes.fromhex(rpc.call("eth_call", call, hex(block))[2:]),
+    )
+    return int(words[0]), int(words[1])
+
+
+def _release_block(rpc: Rpc, published: int, cutoff: int) -> int:
+    """The first block after `published` whose time is past its time + cutoff."""
+    deadline = int(_header(rpc, published)["timestamp"], 16) + cutoff
+    number = published + 1
+    while int(_header(rpc, number)["timestamp"], 16) <= deadline:
+        number += 1
+    return number
+
+
+def test_cutoff_read_side(small_devnet: dict[str, Any]) -> None:
+    """The SVR readers (the proxy in front of a DualAggregator, or the AaveOracle reading it
+    directly) see a new secondary report at once, a public one only after the cutoff
+    (CutoffTimeSet), until then the round before; anyone else sees the latest round, a
+    secondary round recorded in the same block as the one before it. Aave's price is the
+    readers' view."""
+    for chain in SVR_CHAINS:
+        entry = small_devnet["manifest"]["chains"][chain]
+        rpc = small_devnet["rpc"][chain]
+        svr = entry["svr"]
+        aggregators = list(svr["aggregators"])
+        settings = rpc.call(
             "eth_getLogs",
             {
                 "address": aggregators,
                 "fromBlock": "0x0",
                 "toBlock": "latest",
-                "topics": [list(FACTS_TOPICS.values())],
+                "topics": [CUTOFF_TIME_SET],
             },
         )
-        on_chain = {(log["transactionHash"], int(log["logIndex"], 16)) for log in logs}
-        assert on_chain == {(u["tx_hash"], u["log_index"]) for u in entry["oracle_updates"]}
-        assert len(logs) == len(entry["oracle_updates"])
-    assert seen == {frozenset(k) for k in allowed}
+        assert {int(log["data"], 16) for log in settings} == {svr["cutoff_time"]}
+        assert len(settings) == len(aggregators)
+        # The readers: whatever stands right in front of each aggregator in a source.
+        readers: dict[str, set[str]] = collections.defaultdict(set)
+        for s in entry["sources"]:
+            if s["is_svr"]:
+                front = s["oracle"] if s["source"] == s["aggregator"] else None
+                address = s["source"]
+                while front is None:
+                    inner = "0x" + (_answer(rpc, address, "aggregator()", "latest") or "")[-40:]
+                    if inner == s["aggregator"]:
+                        front = address
+                    else:
+                        address = _inner(rpc, address)
+                readers[s["aggregator"]].add(front)
+        assert {a: set(r) for a, r in svr["secondary_proxies"].items()} == readers
+        is_proxy = "0x" + keccak(text="isSecondaryProxy(address)")[:4].hex()
+        for agg, rs in readers.items():
+            for reader in rs:
+                data = is_proxy + "0" * 24 + reader[2:]
+                assert int(rpc.call("eth_call", {"to": agg, "data": data}, "latest"), 16) == 1
+        windows = _windows(entry)
+        updates = entry["oracle_updates"]
+        public = secondary = 0
+        for i, u in enumerate(updates):
+            agg = u["aggregator"]
+            at = (u["block_number"], u["log_index"])
+            if u["kind"] != "new_transmission" or not _in_force_anywhere(windows, agg, at):
+                continue
+            reader = sorted(readers[agg])[0]
+            if u["route"] == "secondary":
+                # At its block: the reader sees it, anyone else the round before.
+                block = u["block_number"]
+                assert _latest_round_data(rpc, agg, block, reader)[0] == u["round_id"]
+                assert _latest_round_data(rpc, agg, block, None)[0] == u["round_id"] - 1
+                secondary += 1
+                continue
+            if u["block_number"] < entry["liquidations"][0]["block_number"]:
+                continue
+            release = _release_block(rpc, u["block_number"], svr["cutoff_time"])
+            if any(
+                o["aggregator"] == agg
+                and o["kind"] == "secondary_round_id_updated"
+                and u["block_number"] <= o["block_number"] < release
+                for o in updates[i:]
+            ):
+                continue  # caught up before the cutoff: seen earlier
+            before = _latest_round_data(rpc, agg, u["block_number"] - 1, reader)
+            assert _latest_round_data(rpc, agg, release - 1, None) == (
+                u["round_id"],
+                int(u["answer"]),
+            )
+            assert _latest_round_data(rpc, agg, release - 1, reader) == before
+            assert before[0] < u["round_id"]
+            assert _latest_round_data(rpc, agg, release, reader) == (
+                u["round_id"],
+                int(u["answer"]),
+            )
+            asset = next(a for a in svr["aggregators"][agg])
+            market = next(
+                m
+                for (m, a), w in windows.items()
+                if a == asset and _in_force(windows, m, a, (release, 0)) == agg
+            )
+            oracle = entry["markets"][market]["oracle"]
+            assert _price(rpc, oracle, asset, release - 1) == before[1]
+            assert _price(rpc, oracle, asset, release) == int(u["answer"])
+            public += 1
+        assert public and secondary, (chain, public, secondary)
+
+
+def _inner(rpc: Rpc, address: str) -> str:
+    for getter in BEHIND:
+        answer = _answer(rpc, address, getter, "latest")
+        if answer is not None:
+            return "0x" + answer[-40:]
+    raise AssertionError(f"{address} wraps nothing")
+
+
+def _price(rpc: Rpc, oracle: str, asset: str, block: int) -> int:
+    data = "0xb3596f07" + "0" * 24 + asset[2:]
+    return int(rpc.call("eth_call", {"to": oracle, "data": data}, hex(block)), 16)
 
 
 def _secondary_round(entry: dict[str, Any], liquidation: dict[str, Any]) -> int:
-    """The SecondaryRoundIdUpdated of the update the liquidation back-ran (same block)."""
+    """The SecondaryRoundIdUpdated of the report the liquidation back-ran (same block)."""
     (update,) = [
         u
         for u in entry["oracle_updates"]
         if u["tx_hash"] == liquidation["svr_oracle_tx_hash"]
         and u["kind"] == "secondary_round_id_updated"
+        and u["aggregator"] == liquidation["svr_aggregator"]
     ]
-    assert update["aggregator"] == liquidation["svr_aggregator"]
+    assert update["route"] == "secondary"
     assert update["block_number"] == liquidation["block_number"]
     round_id: int = update["round_id"]
     return round_id
@@ -446,6 +766,14 @@ def _in_force(
     return found
 
 
+def _in_force_anywhere(
+    windows: dict[tuple[str, str], list[tuple[int, int, str | None]]],
+    aggregator: str,
+    at: tuple[int, int],
+) -> bool:
+    return any(_in_force(windows, m, a, at) == aggregator for m, a in windows)
+
+
 def _classify(
     windows: dict[tuple[str, str], list[tuple[int, int, str | None]]],
     svr_aggregators: set[str],
@@ -470,41 +798,50 @@ def _classify(
 
 def test_attribution_rule_is_exact(small_devnet: dict[str, Any]) -> None:
     """Computed here from the manifest's sources and every SecondaryRoundIdUpdated on chain
-    (of any emitter): a liquidation is SVR when an earlier log of its block (Ethereum) or
-    transaction (Atlas) is an update of the SVR aggregator behind the source in force, at the
-    liquidation's position, of its collateral or debt asset in its own market, and on
-    Ethereum a refund from the block's builder to the SVR recipient follows it (else the
-    update was not sold); the nearest such update is attributed, and each near miss is
-    named."""
-    for chain in ("ethereum", "arbitrum", "base"):
+    (of any emitter), with its route: a liquidation is SVR when an earlier log of its block
+    (Ethereum) or transaction (Atlas) is a new secondary report (route `secondary`, never a
+    catch-up) of the SVR aggregator behind the source in force, at the liquidation's
+    position, of its collateral or debt asset in its own market, and on Ethereum a refund
+    from the block's builder to the SVR recipient follows it (else the update was not sold);
+    the nearest such update is attributed, and each near miss is named (`catch_up` when only
+    catch-ups precede it). Each new report of an aggregator in force is `sold` when a
+    liquidation is attributed to it (Ethereum) or its metacall has a winning bid of Aave's
+    DAppControl (Atlas); every other row has none."""
+    for chain in SVR_CHAINS:
         entry = small_devnet["manifest"]["chains"][chain]
         rpc = small_devnet["rpc"][chain]
         windows = _windows(entry)
         svr_aggregators = {s["aggregator"] for s in entry["sources"] if s["is_svr"]}
         assert svr_aggregators == set(entry["svr"]["aggregators"])
-        secondary = rpc.call(
-            "eth_getLogs",
-            {
-                "fromBlock": "0x0",
-                "toBlock": "latest",
-                "topics": [FACTS_TOPICS["SecondaryRoundIdUpdated"]],
-            },
-        )
+        logs = _oracle_logs(rpc)
+        routes = _routes(logs)
         scope = "transactionHash" if chain != "ethereum" else "blockNumber"
         by_scope: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
-        for log in secondary:
-            by_scope[log[scope]].append(log)
+        for log in logs:
+            if log["topics"][0] == SRIU:
+                by_scope[log[scope]].append(log)
+        attributed = set()
         for e in entry["liquidations"]:
             key = e["tx_hash"] if chain != "ethereum" else hex(e["block_number"])
             earlier = [u for u in by_scope[key] if int(u["logIndex"], 16) < e["log_index"]]
+            new = [
+                u
+                for u in earlier
+                if routes[(u["transactionHash"], int(u["logIndex"], 16))] == "secondary"
+            ]
             classes = [
-                (_classify(windows, svr_aggregators, e, u["address"].lower()), u) for u in earlier
+                (_classify(windows, svr_aggregators, e, u["address"].lower()), u) for u in new
             ]
             found = {c for c, _ in classes}
             reason = next((r for r in REASONS if r in found), None)
+            if earlier and not new:
+                reason = "catch_up"
             if reason == "svr" and chain == "ethereum" and not _refunded(rpc, entry, e):
                 reason = "unsold"
-            assert e["svr_reason"] == reason, e["id"]
+            if not earlier:
+                assert e["svr_reason"] in (None, "after_cutoff_public"), e["id"]
+            else:
+                assert e["svr_reason"] == reason, e["id"]
             assert e["svr"] == (reason == "svr"), e["id"]
             if e["svr"]:
                 nearest = max(
@@ -513,8 +850,46 @@ def test_attribution_rule_is_exact(small_devnet: dict[str, Any]) -> None:
                 assert e["svr_aggregator"] == nearest["address"].lower()
                 assert e["svr_round_id"] == int(nearest["topics"][1], 16)
                 assert e["svr_oracle_tx_hash"] == nearest["transactionHash"]
+                attributed.add((nearest["transactionHash"], nearest["address"].lower()))
             else:
                 assert e["svr_aggregator"] is e["svr_round_id"] is e["svr_oracle_tx_hash"] is None
+        won = set()
+        if chain != "ethereum":
+            results = rpc.call(
+                "eth_getLogs",
+                {
+                    "address": entry["svr"]["atlas"],
+                    "fromBlock": "0x0",
+                    "toBlock": "latest",
+                    "topics": [
+                        SOLVER_TX_RESULT,
+                        None,
+                        None,
+                        "0x" + "0" * 24 + entry["svr"]["dapp_control"][2:],
+                    ],
+                },
+            )
+            won = {log["transactionHash"] for log in results if _success(log)}
+        sold: collections.Counter[bool | None] = collections.Counter()
+        for u in entry["oracle_updates"]:
+            want = None
+            at = (u["block_number"], u["log_index"])
+            if (
+                u["kind"] == "secondary_round_id_updated"
+                and u["route"] == "secondary"
+                and _in_force_anywhere(windows, u["aggregator"], at)
+            ):
+                if chain == "ethereum":
+                    want = (u["tx_hash"], u["aggregator"]) in attributed
+                else:
+                    want = u["tx_hash"] in won
+            assert u["sold"] is want, (chain, u)
+            sold[want] += 1
+        assert sold[True] and sold[False] and sold[None], (chain, sold)
+
+
+def _success(log: dict[str, Any]) -> bool:
+    return bool(int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16))
 
 
 def _refunded(rpc: Rpc, entry: dict[str, Any], liquidation: dict[str, Any]) -> bool:
@@ -528,19 +903,74 @@ def _refunded(rpc: Rpc, entry: dict[str, Any], liquidation: dict[str, Any]) -> b
     )
 
 
+def _health(rpc: Rpc, pool: str, user: str, block: int) -> int:
+    data = "0x" + keccak(text="getUserAccountData(address)")[:4].hex() + "0" * 24 + user[2:]
+    answer = rpc.call("eth_call", {"to": pool, "data": data}, hex(block))
+    return int(answer[2 + 64 * 5 : 2 + 64 * 6], 16)
+
+
+def test_after_cutoff_public(small_devnet: dict[str, Any]) -> None:
+    """A liquidation labelled after_cutoff_public is an ordinary one (no SecondaryRoundIdUpdated
+    before it in its block or transaction) that a public report made possible once Aave
+    saw it: at the first block after the report's cutoff Aave's price of one of its assets
+    moves to that report, and the position, healthy the block before, is liquidatable."""
+    for chain in SVR_CHAINS:
+        entry = small_devnet["manifest"]["chains"][chain]
+        rpc = small_devnet["rpc"][chain]
+        windows = _windows(entry)
+        labelled = [e for e in entry["liquidations"] if e["svr_reason"] == "after_cutoff_public"]
+        assert labelled, chain
+        scope = "transactionHash" if chain != "ethereum" else "blockNumber"
+        srius: dict[str, list[int]] = collections.defaultdict(list)
+        for log in _oracle_logs(rpc):
+            if log["topics"][0] == SRIU:
+                srius[log[scope]].append(int(log["logIndex"], 16))
+        for e in labelled[:12]:
+            assert not e["svr"]
+            key = e["tx_hash"] if chain != "ethereum" else hex(e["block_number"])
+            assert all(index > e["log_index"] for index in srius[key]), e["id"]
+            market = entry["markets"][e["market"]]
+            at = (e["block_number"], e["log_index"])
+            moved = []
+            for asset in (e["collateral_asset"], e["debt_asset"]):
+                agg = _in_force(windows, e["market"], asset, at)
+                if agg is None:
+                    continue
+                public = [
+                    u
+                    for u in entry["oracle_updates"]
+                    if u["aggregator"] == agg
+                    and u["kind"] == "new_transmission"
+                    and u["route"] == "primary"
+                    and u["block_number"] < e["block_number"]
+                ][-1]
+                release = _release_block(rpc, public["block_number"], entry["svr"]["cutoff_time"])
+                if release > e["block_number"]:
+                    continue
+                before = _price(rpc, market["oracle"], asset, release - 1)
+                after = _price(rpc, market["oracle"], asset, release)
+                if before != after == int(public["answer"]):
+                    moved.append(release)
+            assert moved, e["id"]
+            release = max(moved)
+            assert _health(rpc, market["pool"], e["user"], release - 1) >= 10**18, e["id"]
+            assert _health(rpc, market["pool"], e["user"], e["block_number"] - 1) < 10**18
+
+
 def test_every_near_miss_happens(small_devnet: dict[str, Any]) -> None:
     """Each negative case occurs, next to SVR ones, at the test's scale."""
+    both = {
+        "svr",
+        "before_switch",
+        "other_asset",
+        "foreign_aggregator",
+        "catch_up",
+        "after_cutoff_public",
+    }
     want = {
-        "ethereum": {
-            "svr",
-            "unsold",
-            "before_switch",
-            "other_market_source",
-            "other_asset",
-            "foreign_aggregator",
-        },
-        "arbitrum": {"svr", "before_switch", "other_asset", "foreign_aggregator"},
-        "base": {"svr", "before_switch", "other_asset", "foreign_aggregator"},
+        "ethereum": both | {"unsold", "other_market_source"},
+        "arbitrum": both,
+        "base": both,
     }
     for chain, reasons in want.items():
         liqs = small_devnet["manifest"]["chains"][chain]["liquidations"]
@@ -550,6 +980,7 @@ def test_every_near_miss_happens(small_devnet: dict[str, Any]) -> None:
     for chain in ("polygon", "avalanche"):
         liqs = small_devnet["manifest"]["chains"][chain]["liquidations"]
         assert {e["svr_reason"] for e in liqs} == {None}
+        assert not small_devnet["manifest"]["chains"][chain]["oracle_updates"]
     # Prime liquidations are SVR too where prime's own source is the SVR feed (WETH).
     eth = small_devnet["manifest"]["chains"]["ethereum"]["liquidations"]
     assert any(e["market"] == "prime" and e["svr"] for e in eth)
@@ -625,18 +1056,35 @@ def test_sources_are_every_asset_source_updated(small_devnet: dict[str, Any]) ->
                     if (o["market"], o["asset"]) == (s["market"], s["asset"])
                     and o["block_number"] < s["block_number"]
                 ][-1]
+                # Both read as the oracle reads them (an SVR aggregator read directly gives
+                # its SVR view to the oracle only), and Aave's price does not jump either.
                 block = hex(s["block_number"])
                 answers = {
-                    int(rpc.call("eth_call", {"to": src, "data": LATEST_ANSWER}, block), 16)
+                    int(
+                        rpc.call(
+                            "eth_call",
+                            {"to": src, "data": LATEST_ANSWER, "from": s["oracle"]},
+                            block,
+                        ),
+                        16,
+                    )
                     for src in (before["source"], s["source"])
                 }
                 assert len(answers) == 1, s
+                assert {
+                    _price(rpc, s["oracle"], s["asset"], n)
+                    for n in (s["block_number"] - 1, s["block_number"])
+                } == answers, s
                 assert not before["is_svr"] and s["is_svr"]
         else:
             assert not switches, chain
 
 
 LATEST_ANSWER = "0x" + keccak(text="latestAnswer()")[:4].hex()
+LATEST_ROUND_DATA = "0x" + keccak(text="latestRoundData()")[:4].hex()
+SET_ANSWER = "0x" + keccak(text="setAnswer(int256)")[:4].hex()
+#: The fields a NewTransmission row carries (none on other rows).
+REPORT_FIELDS = ("transmitter", "observations_timestamp", "epoch_and_round", "config_digest")
 BEHIND = ("aggregator()", "BASE_TO_USD_AGGREGATOR()", "ASSET_TO_USD_AGGREGATOR()")
 
 
@@ -738,8 +1186,9 @@ def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
         assert rec["source_index"] == -1 and rec["token"] is None
         assert rec["recipient"] == recipient
         block = rpc.call("eth_getBlockByNumber", hex(rec["block_number"]), True)
-        txs = block["transactions"]
-        # bundle = update, (another protocol's update), back-run, refund
+        # bundle = update, (another protocol's update), back-run, refund; before it the
+        # transactions that move the devnet's mock feeds, if any
+        txs = [tx for tx in block["transactions"] if tx["input"][:10] != SET_ANSWER]
         assert len(txs) in (3, 4)
         update, backrun, refund = txs[0], txs[-2], txs[-1]
         if len(txs) == 4:
@@ -777,36 +1226,64 @@ def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
     assert refunds > 0
 
 
+def test_safe_paid_by_another_is_no_refund(small_devnet: dict[str, Any]) -> None:
+    """An ETH transfer to the SVR recipient after a back-run of a new SVR report, from the
+    searcher instead of the block's builder: no recapture, so the back-run's liquidations
+    are not SVR (`unsold` where the feed is in force) and the report is not sold."""
+    entry = small_devnet["manifest"]["chains"]["ethereum"]
+    rpc = small_devnet["rpc"]["ethereum"]
+    recipient = entry["svr"]["recipient"]
+    recaptured = {r["block_number"] for r in entry["recaptures"]}
+    blocks = sorted(
+        {e["block_number"] for e in entry["liquidations"] if e["svr_reason"] == "unsold"}
+    )
+    found = 0
+    for number in blocks:
+        block = rpc.call("eth_getBlockByNumber", hex(number), True)
+        paid = [
+            tx
+            for tx in block["transactions"]
+            if (tx["to"] or "").lower() == recipient and int(tx["value"], 16) > 0
+        ]
+        if not paid:
+            continue
+        (tx,) = paid
+        assert tx["from"].lower() != block["miner"].lower()
+        assert number not in recaptured
+        in_block = [e for e in entry["liquidations"] if e["block_number"] == number]
+        assert in_block and not any(e["svr"] for e in in_block)
+        assert all(e["liquidator"] in entry["svr"]["searcher_contracts"] for e in in_block)
+        assert all(e["tx_index"] < int(tx["transactionIndex"], 16) for e in in_block)
+        (update,) = [
+            u
+            for u in entry["oracle_updates"]
+            if u["block_number"] == number and u["kind"] == "secondary_round_id_updated"
+        ]
+        assert update["route"] == "secondary" and update["sold"] is False
+        found += 1
+    assert found, "the Safe is never paid by another"
+
+
+def _metacall_result(receipt: dict[str, Any]) -> bool:
+    (log,) = [log for log in receipt["logs"] if log["topics"][0] == METACALL_RESULT]
+    return bool(int(log["data"][2:66], 16))
+
+
 def test_atlas_metacalls(small_devnet: dict[str, Any]) -> None:
+    """Every metacall's bids are its SolverTxResult logs (losing and rejected ones too):
+    a bid rejected before execution is not executed (InsufficientEscrow, GasPriceBelowUsers),
+    an executed loser is SolverOpReverted or BidNotPaid and leaves no liquidation, a
+    winner's bidAmount is the net amount the recipient got (at least the declared bid).
+    Aave's DAppControl lets several solvers win (MetacallResult then says false): each win
+    is a recapture of the metacall's SVR liquidations; a metacall whose only update is a
+    catch-up recaptures nothing."""
+    kinds: collections.Counter[str] = collections.Counter()
     for chain in ("arbitrum", "base"):
         entry = small_devnet["manifest"]["chains"][chain]
         rpc = small_devnet["rpc"][chain]
         svr = entry["svr"]
         liqs = {e["id"]: e for e in entry["liquidations"]}
-        by_tx = receipts(rpc, [r["tx_hash"] for r in entry["recaptures"]])
-        for rec in entry["recaptures"]:
-            receipt = by_tx[rec["tx_hash"]]
-            assert receipt["to"].lower() == svr["atlas"]
-            results = [log for log in receipt["logs"] if log["topics"][0] == SOLVER_TX_RESULT]
-            winners = [log for log in results if int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16)]
-            assert len(winners) == 1
-            win = winners[0]
-            assert int(win["logIndex"], 16) == rec["source_index"]
-            assert addr_topic(win["topics"][3]) == svr["dapp_control"]
-            assert int(win["data"][2 + 64 : 2 + 128], 16) == int(rec["amount"])
-            bid_token = "0x" + win["data"][2 + 24 : 2 + 64]
-            assert bid_token == (rec["token"] or "0x" + "00" * 20)
-            kinds = {u["kind"] for u in entry["oracle_updates"] if u["tx_hash"] == rec["tx_hash"]}
-            assert "secondary_round_id_updated" in kinds
-            for lid in rec["liquidation_ids"]:
-                e = liqs[lid]
-                assert e["svr"] and e["tx_hash"] == rec["tx_hash"]
-                assert e["liquidator"] == addr_topic(win["topics"][1])
-                assert _secondary_round(entry, e) == e["svr_round_id"]
-            in_tx = {e["id"] for e in entry["liquidations"] if e["tx_hash"] == rec["tx_hash"]}
-            assert set(rec["liquidation_ids"]) == {i for i in in_tx if liqs[i]["svr"]}
-        # Winning solvers in metacalls with no SVR liquidation are no recapture: Aave's
-        # DAppControl before a source switch, the other protocol's DAppControl.
+        metacalls = {m["tx_hash"]: m for m in entry["metacalls"]}
         logs = rpc.call(
             "eth_getLogs",
             {
@@ -816,15 +1293,125 @@ def test_atlas_metacalls(small_devnet: dict[str, Any]) -> None:
                 "topics": [SOLVER_TX_RESULT],
             },
         )
+        assert {log["transactionHash"] for log in logs} <= set(metacalls)
+        by_tx = receipts(rpc, list(metacalls))
+        recaptures: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+        for rec in entry["recaptures"]:
+            recaptures[rec["tx_hash"]].append(rec)
+        seen: collections.Counter[str] = collections.Counter()
+        for tx, m in metacalls.items():
+            receipt = by_tx[tx]
+            assert receipt["to"].lower() == svr["atlas"]
+            assert m["dapp_control"] in (svr["dapp_control"], svr["other_dapp_control"])
+            results = [log for log in receipt["logs"] if log["topics"][0] == SOLVER_TX_RESULT]
+            assert len(results) == len(m["bids"])
+            winners = []
+            for log, bid in zip(results, m["bids"], strict=True):
+                data = log["data"][2:]
+                token = "0x" + data[24:64]
+                amount, executed, success, result = (
+                    int(data[64 * i : 64 * (i + 1)], 16) for i in range(1, 5)
+                )
+                assert int(log["logIndex"], 16) == bid["log_index"]
+                assert addr_topic(log["topics"][1]) == bid["solver"]
+                assert addr_topic(log["topics"][2]) == bid["solver_from"]
+                assert addr_topic(log["topics"][3]) == m["dapp_control"] == bid["dapp_control"]
+                assert bid["bid_token"] == (None if int(token, 16) == 0 else token)
+                assert (amount, bool(executed), bool(success), result) == (
+                    int(bid["bid_amount"]),
+                    bid["executed"],
+                    bid["success"],
+                    bid["result"],
+                )
+                if success:
+                    assert executed and result == 0
+                    assert amount >= int(bid["declared_amount"])
+                    seen["overpaid"] += amount > int(bid["declared_amount"])
+                    winners.append(bid)
+                elif executed:
+                    assert result in (SOLVER_OP_REVERTED, BID_NOT_PAID)
+                    assert amount == int(bid["declared_amount"])
+                    seen[{SOLVER_OP_REVERTED: "reverted", BID_NOT_PAID: "not paid"}[result]] += 1
+                else:
+                    assert result in (INSUFFICIENT_ESCROW, GAS_PRICE_BELOW_USERS)
+                    seen["rejected"] += 1
+            multiple = m["dapp_control"] == svr["dapp_control"]
+            assert _metacall_result(receipt) == (bool(winners) and not multiple)
+            if not multiple:
+                assert len(winners) <= 1
+            seen["two winners"] += len(winners) == 2
+            # Only winners' liquidations remain, each by its winner's contract.
+            in_tx = [e for e in entry["liquidations"] if e["tx_hash"] == tx]
+            assert {e["liquidator"] for e in in_tx} == {w["solver"] for w in winners if in_tx}
+            kinds_ = {
+                (u["kind"], u["route"]) for u in entry["oracle_updates"] if u["tx_hash"] == tx
+            }
+            svr_ids = sorted(e["id"] for e in in_tx if e["svr"])
+            recs = recaptures.pop(tx, [])
+            if ("secondary_round_id_updated", "catch_up") in kinds_ and winners:
+                assert not recs and all(e["svr_reason"] == "catch_up" for e in in_tx)
+                seen["catch-up metacall"] += 1
+            if not multiple or not svr_ids:
+                assert not recs
+                continue
+            assert len(recs) == len(winners), tx
+            for rec, win in zip(
+                sorted(recs, key=lambda r: r["source_index"]), winners, strict=True
+            ):
+                assert rec["source_index"] == win["log_index"]
+                assert rec["amount"] == win["bid_amount"] and rec["token"] == win["bid_token"]
+                assert rec["bid_amount"] == win["declared_amount"]
+                assert sorted(rec["liquidation_ids"]) == svr_ids
+                assert rec["recipient"] == svr["recipient"]
+            # What the recipient got: the winners' net amounts.
+            paid = _received(rpc, receipt, svr["recipient"], winners)
+            assert paid == sum(int(w["bid_amount"]) for w in winners), tx
+            for lid in svr_ids:
+                assert _secondary_round(entry, liqs[lid]) == liqs[lid]["svr_round_id"]
+            seen["recaptured"] += 1
+        assert not recaptures, chain  # every recapture is a metacall's
+        # Unsold: a new report of a feed in force whose metacall has no winner.
+        unsold = [u for u in entry["oracle_updates"] if u["sold"] is False]
+        assert any(metacalls[u["tx_hash"]]["bids"] for u in unsold), chain
+        for u in unsold:
+            assert not any(b["success"] for b in metacalls[u["tx_hash"]]["bids"])
+            assert not any(e["tx_hash"] == u["tx_hash"] for e in entry["liquidations"])
+        for key in ("rejected", "two winners", "recaptured", "catch-up metacall"):
+            assert seen[key], (chain, key, seen)
+        assert seen["reverted"] + seen["not paid"], (chain, seen)
+        kinds.update(seen)
+        # Winning solvers in metacalls with no SVR liquidation are no recapture: Aave's
+        # DAppControl before a source switch or after a catch-up, the other protocol's.
         recaptured = {r["tx_hash"] for r in entry["recaptures"]}
-        won = [log for log in logs if int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16)]
+        won = [log for log in logs if _success(log)]
         controls = collections.Counter(
             addr_topic(log["topics"][3]) for log in won if log["transactionHash"] not in recaptured
         )
         assert controls[svr["dapp_control"]] > 0 and controls[svr["other_dapp_control"]] > 0
-        assert {r["source_index"] for r in entry["recaptures"]} <= {
-            int(log["logIndex"], 16) for log in won
-        }
+    assert kinds["reverted"] and kinds["not paid"] and kinds["overpaid"], kinds
+
+
+def _received(
+    rpc: Rpc, receipt: dict[str, Any], recipient: str, winners: list[dict[str, Any]]
+) -> int:
+    """What `recipient` received in the metacall: WETH by Transfer logs, the native coin by
+    its balance over the block (a metacall is alone in its block)."""
+    tokens = {w["bid_token"] for w in winners}
+    assert len(tokens) == 1
+    (token,) = tokens
+    if token is not None:
+        return sum(
+            int(log["data"], 16)
+            for log in receipt["logs"]
+            if log["address"].lower() == token
+            and log["topics"][0] == TRANSFER
+            and addr_topic(log["topics"][2]) == recipient
+        )
+    number = int(receipt["blockNumber"], 16)
+    after, before = (
+        int(rpc.call("eth_getBalance", recipient, hex(n)), 16) for n in (number, number - 1)
+    )
+    return after - before
 
 
 def test_everything_is_final(small_devnet: dict[str, Any]) -> None:

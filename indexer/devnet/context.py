@@ -15,9 +15,10 @@ from .deploy import Deployment, Market
 from .feeds import resolve
 from .session import Block, ChainSession, Sent
 
-#: Why a liquidation with a secondary-route update earlier in its block (MEV-Share) or
-#: transaction (Atlas) is, or is not, SVR; when several updates precede it, the first of
-#: these that applies to one of them.
+#: Why a liquidation with a new secondary-route report earlier in its block (MEV-Share) or
+#: transaction (Atlas) is, or is not, SVR; when several precede it, the first of these that
+#: applies to one of them. Catch-ups (a SecondaryRoundIdUpdated without a report) never
+#: count: preceded by catch-ups only, a liquidation is CATCH_UP.
 REASONS = (
     "svr",  # the update's aggregator is behind the source in force for one of its assets
     "unsold",  # ... but (MEV-Share) no builder's refund follows in the block: not sold
@@ -26,6 +27,10 @@ REASONS = (
     "other_asset",  # an Aave SVR aggregator, but of other assets
     "foreign_aggregator",  # an aggregator behind no Aave source
 )
+CATCH_UP = "catch_up"
+#: An ordinary liquidation (no SecondaryRoundIdUpdated before it) that a public report made
+#: possible once it reached Aave, after the DualAggregator's cutoff time.
+AFTER_CUTOFF_PUBLIC = "after_cutoff_public"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Journal:
     oracle_updates: list[dict[str, Any]] = field(default_factory=list)
     recaptures: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    metacalls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Contracts:
     searcher: Artifact
     settlement: Artifact
     forwarder: Artifact
+    mock: Artifact
 
     @classmethod
     def load(cls, compiled: dict[str, dict[str, Any]]) -> Contracts:
@@ -71,6 +78,7 @@ class Contracts:
             searcher=art.from_solc("SvrSearcher", compiled),
             settlement=art.from_solc("AtlasSettlement", compiled),
             forwarder=art.from_solc("Forwarder", compiled),
+            mock=art.from_solc("MockFeed", compiled),
         )
 
 
@@ -84,10 +92,20 @@ class ChainContext:
         self.profile: ChainProfile = PROFILES[session.name]
         self.rng = random.Random(rng_key)
         self.journal = Journal()
+        self._cases: dict[str, list[int]] = {}  # case -> [opportunities, occurrences]
         # Every DualAggregator's events are recorded; the manifest keeps those of Aave's.
         self.aggregators = {a for a, f in deployment.feeds.items() if f.kind == "dual"}
         if deployment.foreign_aggregator:
             self.aggregators.add(deployment.foreign_aggregator)
+
+    def chance(self, case: str, p: float, by: int = 2) -> bool:
+        """True with probability `p`, and at the latest at the case's `by`-th opportunity if
+        it has not happened yet: each case the tests look for occurs at any scale."""
+        seen = self._cases.setdefault(case, [0, 0])
+        seen[0] += 1
+        hit = self.rng.random() < p or (seen[1] == 0 and seen[0] >= by)
+        seen[1] += hit
+        return hit
 
     def addr(self, symbol: str) -> str:
         return self.d.tokens[symbol]
@@ -121,8 +139,10 @@ class ChainContext:
         )
 
     def reason(self, market: str, assets: Iterable[str], aggregators: Sequence[str]) -> str:
-        """Why a liquidation of `assets` in `market` after secondary updates of
-        `aggregators` is SVR or not (see REASONS)."""
+        """Why a liquidation of `assets` in `market` after new secondary reports of
+        `aggregators` is SVR or not (see REASONS); after none, only catch-ups preceded it."""
+        if not aggregators:
+            return CATCH_UP
         symbols = set(assets)
         found = set()
         aave = {a for a, f in self.d.feeds.items() if f.kind == "dual"}

@@ -33,21 +33,25 @@ from .feeds import (
     plan_for,
 )
 from .market import (
+    BONDED_SOLVERS,
     BUILDERS,
     BUNDLER,
     BY_SYMBOL,
+    CUTOFF_BLOCKS,
     DEPLOYER,
     LIQUIDATION_PROTOCOL_FEE_BPS,
     LIQUIDATORS,
     MARKET_DEPLOYERS,
     MARKET_RESERVES,
     MARKETS,
+    MAX_SYNC_ITERATIONS,
     ORACLE_PRIMARY,
     ORACLE_SECONDARY,
     OTHER_DAPP_CONTROL,
     OTHER_PROTOCOL,
     OTHER_RECIPIENT,
     OTHER_SECONDARY,
+    PRICE_SETTER,
     RESERVES,
     SEARCHERS,
     SOLVERS,
@@ -73,6 +77,7 @@ OWN_CONTRACTS = (
     "CapoAdapter",
     "StableCapoAdapter",
     "PlainAggregator",
+    "MockFeed",
 )
 
 
@@ -135,14 +140,19 @@ class Deployment:
     other_dapp_control: str = ""  # atlas chains: the other protocol's DAppControl
     searchers: list[str] = field(default_factory=list)  # SvrSearcher contracts
     builders: list[str] = field(default_factory=list)
+    #: DualAggregator settings (seconds; rounds), and per Aave DualAggregator the readers
+    #: that get its secondary (SVR) view: the feed proxy in front of it, or the AaveOracle
+    #: that reads it directly.
+    cutoff_time: int = 0
+    max_sync_iterations: int = 0
+    secondary_proxies: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def core(self) -> Market:
         return self.markets["core"]
 
     def writable_feeds(self, symbol: str) -> list[str]:
-        """The feeds of `symbol` whose answer the scenario writes (MockAggregator and
-        PlainAggregator keep it in storage slot 0)."""
+        """The feeds of `symbol` whose answer the scenario sets (MockFeed, PlainAggregator)."""
         return [
             a for a, f in self.feeds.items() if f.symbol == symbol and f.kind in ("mock", "plain")
         ]
@@ -175,6 +185,8 @@ class _Pending:
     planned: dict[str, tuple[str, int]] = field(default_factory=dict)
     impls: tuple[str, str, str] = ("", "", "")
     strategies: tuple[str, str] = ("", "")
+    #: DualAggregator -> the readers of it this market's sources put in front of it.
+    readers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _next_time(session: ChainSession) -> int:
@@ -231,8 +243,11 @@ def _deploy_source(
     plan: SourcePlan,
     duals: dict[str, str],
     feeds: dict[str, FeedInfo],
+    m: _Pending,
 ) -> str:
-    """The planned source's contracts, innermost first; returns the outermost."""
+    """The planned source's contracts, innermost first; returns the outermost. A
+    DualAggregator's reader (the wrapper right in front of it, or the market's AaveOracle
+    when the source is the aggregator itself) goes to `m.readers`."""
     sender = MARKET_DEPLOYERS[plan.market]
     symbol = plan.symbol
     start = price_units(BY_SYMBOL[symbol].price_usd)
@@ -240,11 +255,13 @@ def _deploy_source(
         inner = duals[symbol]
     elif plan.feed == "plain":
         inner = session.deploy(
-            sender, own["PlainAggregator"].deploy_data(start), label=f"PlainAggregator {symbol}"
+            sender,
+            own["PlainAggregator"].deploy_data(start, PRICE_SETTER),
+            label=f"PlainAggregator {symbol}",
         )
         feeds[inner] = FeedInfo("plain", symbol, None, TYPE_AND_VERSION["plain"])
     else:
-        inner = _deploy_mock(session, sender, symbol, feeds)
+        inner = _deploy_mock(session, own, sender, symbol, feeds)
     for wrapper in reversed(plan.wrappers):
         if wrapper == "proxy":
             data = own["FeedProxy"].deploy_data(inner)
@@ -254,17 +271,25 @@ def _deploy_source(
             data = own["StableCapoAdapter"].deploy_data(inner, STABLE_CAP)
         address = session.deploy(sender, data, label=f"{wrapper} {plan.market} {symbol}")
         feeds[address] = FeedInfo(wrapper, symbol, inner, None)
+        if plan.feed == "dual" and inner == duals[symbol]:
+            m.readers.setdefault(inner, []).append(address)
         inner = address
+    if plan.feed == "dual" and not plan.wrappers:
+        m.readers.setdefault(inner, []).append("")  # the oracle, once deployed
     return inner
 
 
 def _deploy_mock(
-    session: ChainSession, sender: str, symbol: str, feeds: dict[str, FeedInfo]
+    session: ChainSession,
+    own: dict[str, Artifact],
+    sender: str,
+    symbol: str,
+    feeds: dict[str, FeedInfo],
 ) -> str:
     address = session.deploy(
         sender,
-        art.aave("MockAggregator").deploy_data(price_units(BY_SYMBOL[symbol].price_usd)),
-        label=f"MockAggregator {symbol}",
+        own["MockFeed"].deploy_data(price_units(BY_SYMBOL[symbol].price_usd), PRICE_SETTER),
+        label=f"MockFeed {symbol}",
     )
     feeds[address] = FeedInfo("mock", symbol, None, None)
     return address
@@ -285,10 +310,10 @@ def _market_block_3(
     for symbol in symbols:
         plan = plan_for(session.name, m.name, symbol)
         if plan.switch_step is None:
-            m.sources[symbol] = _deploy_source(session, own, plan, duals, feeds)
+            m.sources[symbol] = _deploy_source(session, own, plan, duals, feeds, m)
         else:
-            m.sources[symbol] = _deploy_mock(session, admin, symbol, feeds)
-            planned = _deploy_source(session, own, plan, duals, feeds)
+            m.sources[symbol] = _deploy_mock(session, own, admin, symbol, feeds)
+            planned = _deploy_source(session, own, plan, duals, feeds, m)
             m.planned[symbol] = (planned, plan.switch_step)
     m.oracle = session.deploy(
         admin,
@@ -302,6 +327,7 @@ def _market_block_3(
         ),
         label=f"AaveOracle {m.name}",
     )
+    m.readers = {a: [r or m.oracle for r in rs] for a, rs in m.readers.items()}
     session.send(
         admin, m.provider, provider_art.encode("setPriceOracle", m.oracle), label="setOracle"
     )
@@ -497,7 +523,10 @@ def deploy_market(
         settlement = session.deploy(
             dep,
             own["AtlasSettlement"].deploy_data(
-                [SVR_DAPP_CONTROL, OTHER_DAPP_CONTROL], [SVR_RECIPIENT, OTHER_RECIPIENT]
+                [SVR_DAPP_CONTROL, OTHER_DAPP_CONTROL],
+                [SVR_RECIPIENT, OTHER_RECIPIENT],
+                [True, False],  # Aave's SVR DAppControl lets several solvers win
+                list(BONDED_SOLVERS),
             ),
             label="AtlasSettlement",
         )
@@ -507,12 +536,15 @@ def deploy_market(
             for _ in range(2)
         ]
     secondary = [forwarder] if forwarder else [settlement, ORACLE_SECONDARY]
+    cutoff = CUTOFF_BLOCKS * profile.block_time
     feeds: dict[str, FeedInfo] = {}
     duals: dict[str, str] = {}
     for symbol in svr_symbols(session.name):
         duals[symbol] = session.deploy(
             dep,
-            own["DualAggregator"].deploy_data(f"{symbol} / USD", [ORACLE_PRIMARY], secondary),
+            own["DualAggregator"].deploy_data(
+                f"{symbol} / USD", [ORACLE_PRIMARY], secondary, cutoff, MAX_SYNC_ITERATIONS
+            ),
             label=f"DualAggregator {symbol}",
         )
         feeds[duals[symbol]] = FeedInfo("dual", symbol, None, TYPE_AND_VERSION["dual"])
@@ -523,7 +555,11 @@ def deploy_market(
         foreign = session.deploy(
             OTHER_PROTOCOL,
             own["DualAggregator"].deploy_data(
-                "ETH / USD (another protocol)", [ORACLE_PRIMARY], foreign_secondary
+                "ETH / USD (another protocol)",
+                [ORACLE_PRIMARY],
+                foreign_secondary,
+                cutoff,
+                MAX_SYNC_ITERATIONS,
             ),
             label="DualAggregator other protocol",
         )
@@ -531,9 +567,23 @@ def deploy_market(
         _market_block_3(session, m, own, tokens, duals, feeds)
     feeds_block = session.mine(_next_time(session))
 
-    # Block 4: reserves and their risk parameters.
+    # Block 4: reserves and their risk parameters; the readers of the SVR view.
     for m in pending:
         _market_block_4(session, m, tokens)
+    readers: dict[str, list[str]] = {}
+    for m in pending:
+        for aggregator, rs in m.readers.items():
+            readers.setdefault(aggregator, []).extend(rs)
+    dual_art = own["DualAggregator"]
+    for aggregator, rs in readers.items():
+        for reader in rs:
+            session.send(
+                dep,
+                aggregator,
+                dual_art.encode("setSecondaryProxy", reader, True),
+                gas=100_000,
+                label="setSecondaryProxy",
+            )
     session.mine(_next_time(session))
 
     markets = {m.name: _market(session, m, tokens) for m in pending}
@@ -562,6 +612,9 @@ def deploy_market(
         other_dapp_control=OTHER_DAPP_CONTROL if settlement else "",
         searchers=searchers,
         builders=list(BUILDERS) if profile.svr_model == "mev-share" else [],
+        cutoff_time=cutoff if duals else 0,
+        max_sync_iterations=MAX_SYNC_ITERATIONS if duals else 0,
+        secondary_proxies=readers,
     )
     return deployment, sources
 
@@ -601,6 +654,7 @@ def fund_actors(session: ChainSession, d: Deployment) -> None:
         ORACLE_SECONDARY,
         OTHER_SECONDARY,
         SOURCE_STEWARD,
+        PRICE_SETTER,
         *LIQUIDATORS,
         *SEARCHERS,
         *BUILDERS,

@@ -36,8 +36,8 @@ class SourcePlan:
     market: str
     symbol: str
     wrappers: tuple[str, ...]  # "proxy", "capo", "stable_capo"
-    feed: str  # "dual" (the asset's DualAggregator), "mock" (MockAggregator), "plain"
-    #: When set, the market starts on a MockAggregator and switches to this source with
+    feed: str  # "dual" (the asset's DualAggregator), "mock" (MockFeed), "plain"
+    #: When set, the market starts on a MockFeed and switches to this source with
     #: setAssetSources in block (a) of this crash step.
     switch_step: int | None = None
 
@@ -49,7 +49,7 @@ PLANS: dict[str, tuple[SourcePlan, ...]] = {
         SourcePlan("core", "LINK", ("proxy",), "dual", switch_step=28),
         SourcePlan("core", "USDC", ("stable_capo",), "mock"),
         # Prime reads core's WETH aggregator through its own proxy, and WBTC from a plain
-        # MockAggregator: an SVR update of WBTC never makes a prime liquidation SVR.
+        # MockFeed: an SVR update of WBTC never makes a prime liquidation SVR.
         SourcePlan("prime", "WETH", ("proxy",), "dual"),
         SourcePlan("prime", "WBTC", (), "mock"),
         SourcePlan("prime", "USDC", ("proxy",), "plain"),
@@ -66,7 +66,7 @@ PLANS: dict[str, tuple[SourcePlan, ...]] = {
 
 
 def plan_for(chain: str, market: str, symbol: str) -> SourcePlan:
-    """The planned source; a plain MockAggregator where the table says nothing."""
+    """The planned source; a plain MockFeed where the table says nothing."""
     for plan in PLANS.get(chain, ()):
         if (plan.market, plan.symbol) == (market, symbol):
             return plan

@@ -10,7 +10,12 @@ against the chain.
 protocol_fee_amount is the collateral aToken's Transfer(user -> treasury) amount in the
 liquidation; it equals rayMul(value, index) of the BalanceTransfer emitted with it.
 Recaptures carry two fields beyond the indexer's needs: bid_amount (what the searcher or
-solver bid; on Ethereum the builder refunds BUILDER_REFUND_BPS of it) and builder.
+solver bid; on Ethereum the builder refunds BUILDER_REFUND_BPS of it, on Atlas chains the
+winner may pay more than it declared) and builder.
+
+Oracle updates carry their route, read from the order of one aggregator's events in one
+transaction as the real DualAggregator emits them (`routes`), and each new secondary report
+of an aggregator behind an Aave source at the time whether it was sold (`with_sold`).
 """
 
 from __future__ import annotations
@@ -163,8 +168,8 @@ def source_entries(
 
 
 def oracle_entries(block: Block, sent: Sent, aggregators: set[str]) -> list[dict[str, Any]]:
-    """Every DualAggregator event in the transaction, decoded."""
-    out = []
+    """Every DualAggregator event in the transaction, decoded, with its route."""
+    out: list[dict[str, Any]] = []
     for log in sent.receipt["logs"]:
         address = log["address"].lower()
         topics = log["topics"]
@@ -177,6 +182,15 @@ def oracle_entries(block: Block, sent: Sent, aggregators: set[str]) -> list[dict
         elif kind == "answer_updated":
             answer = str(_signed(int(topics[1], 16)))
         round_id = int(topics[2] if kind == "answer_updated" else topics[1], 16)
+        report: dict[str, Any] = dict.fromkeys(REPORT_FIELDS)
+        if kind == "new_transmission":
+            data = log["data"]
+            report = {
+                "transmitter": "0x" + data[2 + 64 + 24 : 2 + 128],
+                "observations_timestamp": _word(data, 2),
+                "epoch_and_round": _word(data, 7),
+                "config_digest": "0x" + data[2 + 64 * 6 : 2 + 64 * 7],
+            }
         out.append(
             {
                 "block_number": block.number,
@@ -186,35 +200,94 @@ def oracle_entries(block: Block, sent: Sent, aggregators: set[str]) -> list[dict
                 "kind": kind,
                 "round_id": round_id,
                 "answer": answer,
+                "route": None,
+                **report,
+                "sold": None,
             }
         )
+    routes(out)
     return out
 
 
+REPORT_FIELDS = ("transmitter", "observations_timestamp", "epoch_and_round", "config_digest")
+
+
+def routes(entries: list[dict[str, Any]]) -> None:
+    """Set each entry's route from the order of its aggregator's events in its transaction:
+    a SecondaryRoundIdUpdated right before a NewTransmission announces a new secondary
+    report (its NewRound and AnswerUpdated follow), alone it is a catch-up; other reports
+    and PrimaryFeedUnlocked are primary."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in entries:
+        groups.setdefault((e["tx_hash"], e["aggregator"]), []).append(e)
+    for group in groups.values():
+        group.sort(key=lambda e: e["log_index"])
+        marked, report = False, "primary"
+        for k, e in enumerate(group):
+            if e["kind"] == "secondary_round_id_updated":
+                following = group[k + 1]["kind"] if k + 1 < len(group) else None
+                e["route"] = "secondary" if following == "new_transmission" else "catch_up"
+                marked = e["route"] == "secondary"
+            elif e["kind"] == "new_transmission":
+                e["route"] = report = "secondary" if marked else "primary"
+                marked = False
+            elif e["kind"] == "primary_feed_unlocked":
+                e["route"] = "primary"
+            else:
+                e["route"] = report
+
+
 def secondary_round(sent: Sent, aggregator: str) -> int:
-    """The round id a secondary-route update recorded (its SecondaryRoundIdUpdated)."""
+    """The round id a new secondary-route report recorded (its SecondaryRoundIdUpdated)."""
     for entry in oracle_entries(Block(0, "", 0, []), sent, {aggregator}):
-        if entry["kind"] == "secondary_round_id_updated":
+        if entry["kind"] == "secondary_round_id_updated" and entry["route"] == "secondary":
             return int(entry["round_id"])
     raise ValueError(f"{sent.tx_hash} has no SecondaryRoundIdUpdated for {aggregator}")
 
 
 def solver_results(sent: Sent, settlement: str) -> list[dict[str, Any]]:
+    """The transaction's SolverTxResult logs, decoded (bid_token None: the native coin)."""
     out = []
     for log in sent.receipt["logs"]:
         if log["address"].lower() != settlement or log["topics"][0] != SOLVER_TX_RESULT:
             continue
         data = log["data"]
+        token = "0x" + data[2 + 24 : 2 + 64]
         out.append(
             {
                 "log_index": int(log["logIndex"], 16),
                 "solver": _topic_address(log["topics"][1]),
-                "bid_token": "0x" + data[2 + 24 : 2 + 64],
+                "solver_from": _topic_address(log["topics"][2]),
+                "dapp_control": _topic_address(log["topics"][3]),
+                "bid_token": None if int(token, 16) == 0 else token,
                 "bid_amount": _word(data, 1),
+                "executed": bool(_word(data, 2)),
                 "success": bool(_word(data, 3)),
+                "result": _word(data, 4),
             }
         )
     return out
+
+
+def metacall_entry(
+    block: Block, sent: Sent, settlement: str, control: str, declared: Sequence[int]
+) -> dict[str, Any]:
+    """One Atlas metacall: its DAppControl and every bid in the order tried, as logged
+    (`bid_amount`: the net amount received for a winner, else the declared bid), with the
+    bid each solver declared."""
+    results = solver_results(sent, settlement)
+    if len(results) != len(declared):
+        raise ValueError(f"{sent.tx_hash}: {len(results)} SolverTxResult, {len(declared)} bids")
+    return {
+        "block_number": block.number,
+        "block_hash": block.hash,
+        "tx_hash": sent.tx_hash,
+        "dapp_control": control,
+        "bids": [
+            {**r, "bid_amount": str(r["bid_amount"]), "declared_amount": str(amount)}
+            for r, amount in zip(results, declared, strict=True)
+        ],
+    }
 
 
 def fill_prices(
@@ -261,10 +334,60 @@ def svr_aggregators(sources: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
+def _in_force(sources: list[dict[str, Any]], aggregator: str, at: tuple[int, int]) -> bool:
+    """Whether `aggregator` stands behind the source in force of some asset of some market
+    at position `at` (sources in chain order)."""
+    current: dict[tuple[str, str], str | None] = {}
+    for s in sources:
+        if (s["block_number"], s["log_index"]) >= at:
+            break
+        current[(s["market"], s["asset"])] = s["aggregator"] if s["is_svr"] else None
+    return aggregator in current.values()
+
+
+def with_sold(
+    model: str,
+    updates: list[dict[str, Any]],
+    sources: list[dict[str, Any]],
+    liquidations: list[dict[str, Any]],
+    metacalls: list[dict[str, Any]],
+    control: str,
+) -> list[dict[str, Any]]:
+    """The updates with `sold` set on each new secondary report of an aggregator in force:
+    MEV-Share, when an SVR liquidation is attributed to it; Atlas, when its metacall has a
+    successful bid of Aave's DAppControl. Every other row: None."""
+    attributed = {(e["svr_oracle_tx_hash"], e["svr_aggregator"]) for e in liquidations if e["svr"]}
+    won = {
+        m["tx_hash"]
+        for m in metacalls
+        if m["dapp_control"] == control and any(b["success"] for b in m["bids"])
+    }
+    out = []
+    for u in updates:
+        sold = None
+        if (
+            u["kind"] == "secondary_round_id_updated"
+            and u["route"] == "secondary"
+            and _in_force(sources, u["aggregator"], _chain_order(u))
+        ):
+            if model == "atlas":
+                sold = u["tx_hash"] in won
+            else:
+                sold = (u["tx_hash"], u["aggregator"]) in attributed
+        out.append({**u, "sold": sold})
+    return out
+
+
 def chain_manifest(d: Deployment, journal: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     profile = PROFILES[d.chain]
     sources = sorted(journal["sources"], key=_chain_order)
     aggregators = svr_aggregators(sources)
+    liquidations = sorted(journal["liquidations"], key=_chain_order)
+    metacalls = sorted(journal.get("metacalls", []), key=lambda m: m["block_number"])
+    updates = sorted(
+        (u for u in journal["oracle_updates"] if u["aggregator"] in aggregators),
+        key=_chain_order,
+    )
     core = d.core
     svr_model = profile.svr_model != "none"
     return {
@@ -317,15 +440,19 @@ def chain_manifest(d: Deployment, journal: dict[str, list[dict[str, Any]]]) -> d
             # Who appears as `liquidator` in an SVR LiquidationCall: the searcher's (Ethereum)
             # or winning solver's (Atlas) contract, which calls Pool.liquidationCall itself.
             "svr_liquidator": "searcher_contract" if svr_model else None,
+            # The DualAggregators' settings, and the readers that get their SVR view.
+            "cutoff_time": d.cutoff_time or None,
+            "max_sync_iterations": d.max_sync_iterations or None,
+            "secondary_proxies": d.secondary_proxies,
         },
-        "liquidations": sorted(journal["liquidations"], key=_chain_order),
+        "liquidations": liquidations,
         # The events of the SVR aggregators only, over the whole history (also before the
         # aggregator became a source): what the indexer reads.
-        "oracle_updates": sorted(
-            (u for u in journal["oracle_updates"] if u["aggregator"] in aggregators),
-            key=_chain_order,
+        "oracle_updates": with_sold(
+            profile.svr_model, updates, sources, liquidations, metacalls, d.dapp_control
         ),
         "recaptures": sorted(journal["recaptures"], key=lambda r: r["block_number"]),
+        "metacalls": metacalls,
     }
 
 

@@ -82,6 +82,8 @@ OTHER_PROTOCOL = actor("other-protocol/deployer")
 OTHER_SECONDARY = actor("other-protocol/oracle-node")
 OTHER_DAPP_CONTROL = actor("other-protocol/dapp-control")
 OTHER_RECIPIENT = actor("other-protocol/svr-recipient")
+#: Sets the answers of the devnet's MockFeeds and PlainAggregators.
+PRICE_SETTER = actor("price-feeds")
 TREASURY = actor("treasury")
 SVR_RECIPIENT = actor("svr-recipient")
 SVR_DAPP_CONTROL = actor("svr-dapp-control")
@@ -91,8 +93,15 @@ WHALE = actor("liquidity-whale")
 LIQUIDATORS = tuple(actor(f"liquidator/{i}") for i in range(1, 5))
 SEARCHERS = (actor("searcher/1"), actor("searcher/2"))
 BUILDERS = (actor("builder/1"), actor("builder/2"))
-SOLVERS = (actor("solver/1"), actor("solver/2"))
+#: Atlas solvers: 1 and 2 are bonded (1's contract holds native coin, 2's only tokens); 3 is
+#: bonded but bids below the transaction's gas price, 4 has no escrow (both rejected).
+SOLVERS = tuple(actor(f"solver/{i}") for i in range(1, 5))
+BONDED_SOLVERS = SOLVERS[:3]
 BUNDLER = actor("atlas-bundler")
+#: DualAggregator settings: a public round reaches the SVR readers (Aave) only this many
+#: block times after it is recorded; catch-ups and the read side look this many rounds back.
+CUTOFF_BLOCKS = 5
+MAX_SYNC_ITERATIONS = 5
 #: Share of a back-run bid that the Ethereum builder refunds to the SVR recipient.
 BUILDER_REFUND_BPS = 9000
 

@@ -14,6 +14,7 @@ from eth_abi import decode as abi_decode
 
 from .context import ORDINARY, ChainContext, Label
 from .deploy import MAX_UINT
+from .feeds import PLANS
 from .market import BY_SYMBOL, MARKETS, PRICE_UNIT, WHALE
 from .oracles import Oracles
 from .prices import STEPS
@@ -27,6 +28,9 @@ COLLATERAL = {
     "core": (("WETH", "WBTC", "LINK"), (0.42, 0.38, 0.20)),
     "prime": (("WETH", "WBTC"), (0.55, 0.45)),
 }
+#: Borrowers of an asset whose source is switched to its SVR feed part-way, aimed before the
+#: switch (so that its feed's updates are back-run while Aave still reads the old source).
+AIMED_BEFORE_SWITCH = 3
 
 
 @dataclass
@@ -88,16 +92,25 @@ def plan_positions(
     profile = ctx.profile
     out = []
     markets = MARKETS[ctx.s.name]
+    switched = [
+        p for p in PLANS.get(ctx.s.name, ()) if p.market == "core" and p.switch_step is not None
+    ]
     for i in range(max(3, round(profile.borrowers * scale))):
         user = actor(f"{ctx.s.name}/borrower/{seed}/{run}/{i}")
         market = markets[-1] if len(markets) > 1 and rng.random() < SECOND_MARKET_SHARE else "core"
+        aimed = switched[0] if switched and i < AIMED_BEFORE_SWITCH else None
+        if aimed is not None:
+            market = "core"
         for _attempt in range(30):
             symbols, weights = COLLATERAL[market]
             collateral = rng.choices(symbols, weights)[0]
             debt = "WETH" if collateral == "WBTC" and rng.random() < 0.25 else "USDC"
+            k = rng.randrange(1, STEPS + 1)
+            if aimed is not None and aimed.switch_step is not None:
+                collateral, debt = aimed.symbol, "USDC"
+                k = rng.randrange(3, aimed.switch_step - 1)
             c = BY_SYMBOL[collateral]
             ratios = _ratio_path(prices, collateral, debt)
-            k = rng.randrange(1, STEPS + 1)
             # Health factor at the start; it cannot be below LT/LTV (the borrow limit).
             health = max(
                 rng.uniform(0.975, 0.997) / ratios[k], c.liquidation_threshold / c.ltv * 1.004

@@ -138,14 +138,15 @@ def _play_paused(
                 "oracle_updates": [],
                 "recaptures": [],
                 "sources": sources,
+                "metacalls": [],
             },
         }
     assert state is not None
     run = len(state["runs"])
     scenario = ChainScenario(session, deployment, compiled, prices, seed, scale, run, log)
     journal = scenario.play(_day0(session.head_time), _crash_block(head_at_start, scale))
-    for key in ("liquidations", "oracle_updates", "recaptures", "sources"):
-        state["journal"][key] += getattr(journal, key)
+    for key in ("liquidations", "oracle_updates", "recaptures", "sources", "metacalls"):
+        state["journal"].setdefault(key, []).extend(getattr(journal, key))
     state["deployment"] = deployment.to_json()  # sources switched during the run
     state["runs"].append({"seed": seed, "scale": scale})
     _save_chain_state(workdir, chain, state)

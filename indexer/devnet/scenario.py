@@ -3,15 +3,20 @@
 Every choice comes from a random generator seeded by (seed, chain, run), and every block is
 mined on demand with a computed timestamp, so the same seed on a fresh devnet gives the same
 chain. Per price step (2 hours apart; step s starts at the same block number on every chain):
-  (a) public block: MockAggregator prices move, the primary route transmits to the
-      DualAggregators whose update goes public this step, and a planned source switch
-      (setAssetSources) lands after them;
-  (b) one block per SVR (secondary-route) update, see svr.py;
+  (a) public block: MockFeed prices move, the primary route transmits to the
+      DualAggregators whose update goes public this step (no SVR auction sold it), and a
+      planned source switch (setAssetSources) lands after them; Aave does not see these
+      reports yet (the DualAggregator's cutoff);
+  (b) one block per SVR (secondary-route) update, see svr.py; sometimes a catch-up of one
+      public report, which Aave sees from then on, with liquidations right after it;
+  (r) the release: the first block after the cutoff, where Aave sees the public reports;
   (c) ordinary liquidations by liquidator EOAs (some deferred to the next step, at a lower
-      health factor), with the primary route re-landing the secondary reports
-      (PrimaryFeedUnlocked), sometimes after another protocol's secondary update;
-  (d) sometimes the secondary route repeats a public report (SecondaryRoundIdUpdated only),
-      in a block without liquidations.
+      health factor; those the release made possible are "after_cutoff_public"), with the
+      primary route re-landing the secondary reports (PrimaryFeedUnlocked), sometimes after
+      another protocol's secondary update;
+  (d) sometimes the secondary route catches up on a public report, this step's or an older
+      one (SecondaryRoundIdUpdated only, of an older round), in a block without
+      liquidations.
 """
 
 from __future__ import annotations
@@ -20,20 +25,23 @@ from collections.abc import Callable
 from typing import Any
 
 from . import manifest as mf
-from .context import ORDINARY, ChainContext, Contracts, Journal, Label
+from .context import AFTER_CUTOFF_PUBLIC, ORDINARY, ChainContext, Contracts, Journal, Label
 from .deploy import MAX_UINT, Deployment, switch_source, switched
-from .market import LIQUIDATORS
+from .market import CUTOFF_BLOCKS, LIQUIDATORS
 from .oracles import FOREIGN, Oracles
 from .positions import HealthBook, Target, open_positions, plan_positions
 from .prices import STEP_SECONDS, STEPS
-from .session import ChainSession
+from .session import ChainSession, Sent
 from .svr import (
     LIQ_GAS,
+    QueuedMetacall,
+    atlas_catch_up,
     atlas_metacall,
     extras_for,
     foreign_metacall,
     may_sweep,
     mev_share_bundle,
+    mev_share_catch_up,
     targets_for,
 )
 
@@ -53,6 +61,9 @@ MAX_BLOCKS_PER_STEP = 4  # for ordinary liquidations
 #: primary route.
 FOREIGN_WITH, FOREIGN_ORDINARY = 0.45, 0.5
 FOREIGN_TARGETS = 2  # ordinary liquidations an Atlas solver takes in the other's metacall
+#: That a public report is caught up on by the secondary route before the cutoff (block
+#: (b)), and after it (block (d)); a late catch-up takes an older report with OLDER_CATCH_UP.
+EARLY_CATCH_UP, LATE_CATCH_UP, OLDER_CATCH_UP = 0.35, 0.3, 0.4
 
 
 class ChainScenario:
@@ -89,8 +100,10 @@ class ChainScenario:
             price = self.prices[symbol][0]
             oracles.set_mocks(symbol, price)
             if symbol in oracles.feeds:
+                # Public, and caught up on at once: Aave sees it without waiting the cutoff.
                 oracles.new_report(symbol, price, when - 5)
                 oracles.send_primary(symbol)
+                oracles.send_secondary_by_nodes(symbol, oracles.catch_up_report(symbol, False))
                 oracles.now[symbol] = price
         if FOREIGN in oracles.feeds:
             oracles.new_report(FOREIGN, self.prices["WETH"][0], when - 5)
@@ -138,26 +151,93 @@ class ChainScenario:
         for symbol in public:
             oracles.new_report(symbol, self.prices[symbol][step], start_time - 3)
             oracles.send_primary(symbol)
-            oracles.set_mocks(symbol, self.prices[symbol][step])
-            oracles.now[symbol] = self.prices[symbol][step]
+            oracles.unreleased[symbol] = self.prices[symbol][step]
         for market, symbol in switches:
             switch_source(ctx.s, ctx.d, market, symbol)
         self._mine_oracles(max(start_time, ctx.next_time()))
+        public_at = ctx.s.head_time
         # (b)
         rng.shuffle(private)
         for symbol in private:
             self.svr_block(symbol, self.prices[symbol][step], with_weth and symbol == "WETH")
+        if oracles.unreleased:
+            self.catch_up_block(sorted(oracles.unreleased))
+        # (r)
+        released = self.release(public_at) if oracles.unreleased else set()
         # (c)
         foreign = has_foreign and not with_weth
-        self.ordinary_blocks(self.prices["WETH"][step] if foreign else 0)
+        self.ordinary_blocks(self.prices["WETH"][step] if foreign else 0, released)
         # (d)
-        repeats = [s for s in public if rng.random() < 0.3]
+        repeats = [s for s in public if rng.random() < LATE_CATCH_UP]
         if repeats:
             for symbol in repeats:
-                oracles.send_secondary_by_nodes(symbol)
+                older = oracles.catch_up_report(symbol, ctx.chance("older", OLDER_CATCH_UP))
+                report = older or oracles.catch_up_report(symbol, False)
+                oracles.send_secondary_by_nodes(symbol, report)
             self._mine_oracles(ctx.next_time())
         if ctx.s.head > start_block + STEP_BLOCKS - 1:
             raise RuntimeError(f"{ctx.s.name}: step {step} used more than {STEP_BLOCKS} blocks")
+
+    def catch_up_block(self, candidates: list[str]) -> None:
+        """Sometimes the secondary route catches up on this step's public report of one of
+        the candidates (the first whose report makes positions liquidatable) before the
+        cutoff: Aave sees it at once, and the positions it makes liquidatable are
+        liquidated right after it (by EOAs on ethereum, by a solver in the catch-up's
+        metacall on atlas chains), none of them SVR."""
+        ctx, oracles = self.ctx, self.oracles
+        targets: list[Target] = []
+        for symbol in candidates:
+            targets = targets_for(ctx, self.book, symbol, oracles.unreleased[symbol], [])
+            if targets:
+                break
+        if targets:
+            if not ctx.chance("early catch-up", EARLY_CATCH_UP):
+                return
+        elif ctx.rng.random() < EARLY_CATCH_UP:
+            symbol = candidates[0]
+        else:
+            return
+        price = oracles.unreleased[symbol]
+        report = oracles.catch_up_report(symbol, False)
+        assert report is not None and report.price == price
+        oracles.seen(symbol, price)
+        if ctx.profile.svr_model == "atlas":
+            atlas_catch_up(ctx, oracles, symbol, report, targets)
+        else:
+            mev_share_catch_up(ctx, oracles, symbol, report, targets)
+        for t in targets:
+            t.position.hf = None
+
+    def release(self, public_at: int) -> set[int]:
+        """The first block after the cutoff of this step's public reports: Aave sees them
+        from it on. Returns the positions (by id) that were not liquidatable before it and
+        whose price moves only through an SVR feed in force, so that a liquidation of them
+        in this step's ordinary blocks is one the public reports made possible."""
+        ctx, oracles, book = self.ctx, self.oracles, self.book
+        moved = dict(oracles.unreleased)
+        touched = [p for p in book.open() if set(p.assets) & set(moved)]
+        book.refresh(
+            [
+                p
+                for p in touched
+                if p.hf is None
+                or any(book.predicted(p, s, moved[s]) < 1.05 for s in p.assets if s in moved)
+            ]
+        )
+        before = {
+            id(p)
+            for p in touched
+            if not p.closed
+            and p.hf is not None
+            and p.hf >= 1.0
+            and any(s in moved and ctx.svr_behind(p.market, s) for s in p.assets)
+            and all(s not in moved or ctx.svr_behind(p.market, s) for s in p.assets)
+        }
+        for symbol, price in moved.items():
+            oracles.seen(symbol, price)
+        cutoff = CUTOFF_BLOCKS * ctx.profile.block_time
+        ctx.s.mine(max(ctx.next_time(), public_at + cutoff + ctx.profile.block_time))
+        return before
 
     def svr_block(self, symbol: str, price: int, foreign: bool) -> None:
         ctx, oracles = self.ctx, self.oracles
@@ -180,18 +260,18 @@ class ChainScenario:
             atlas_metacall(ctx, oracles, symbol, targets, when, foreign)
         else:
             mev_share_bundle(ctx, oracles, symbol, targets, when, foreign)
-        oracles.now[symbol] = price
+        oracles.seen(symbol, price, follow=False)
         oracles.feeds[symbol].primary_pending = True
         if foreign:
             oracles.feeds[FOREIGN].primary_pending = True
         for t in targets:
             t.position.hf = None
 
-    def ordinary_blocks(self, foreign_price: int) -> None:
+    def ordinary_blocks(self, foreign_price: int, released: set[int]) -> None:
         """Ordinary liquidations; with `foreign_price`, the other protocol's feed reports it
         in the first block: by the primary route, or by the secondary route before the
         liquidations (ethereum: same block; atlas: its own metacall, in which a solver takes
-        some of them)."""
+        some of them). Positions in `released` are labelled after_cutoff_public."""
         ctx, book, rng, oracles = self.ctx, self.book, self.ctx.rng, self.oracles
         candidates = [p for p in book.open() if p.hf is None or book.predicted(p) < 1.03]
         book.refresh(candidates)
@@ -210,14 +290,15 @@ class ChainScenario:
                 amount = max(1, int(p.debt_units * rng.uniform(0.15, 0.45)))
             else:
                 amount = p.debt_units // 2
-            due.append(Target(p, amount, rng.random() < 0.2, p.debt_usd * 0.5))
+            label = Label(AFTER_CUTOFF_PUBLIC) if id(p) in released else ORDINARY
+            due.append(Target(p, amount, rng.random() < 0.2, p.debt_usd * 0.5, label))
         feeds = oracles.feeds
         unlocks = [s for s, f in feeds.items() if f.primary_pending and rng.random() < 0.85]
         for feed in feeds.values():
             feed.primary_pending = False
         if not due and not unlocks:
             return
-        foreign_sent = None
+        foreign_sent: Sent | QueuedMetacall | None = None
         foreign_targets: list[Target] = []
         if foreign_price:
             oracles.new_report(FOREIGN, foreign_price, ctx.next_time() - 2)
@@ -239,7 +320,7 @@ class ChainScenario:
                 due = due[FOREIGN_TARGETS:]
         per_block = max(30, -(-len(due) // MAX_BLOCKS_PER_STEP))
         for start in range(0, max(1, len(due)), per_block):
-            label = ORDINARY
+            foreign_label: Label | None = None
             if start == 0:
                 if foreign_price and not feeds[FOREIGN].primary_pending:
                     oracles.send_primary(FOREIGN)
@@ -248,7 +329,8 @@ class ChainScenario:
                         foreign_sent = foreign_metacall(ctx, oracles, foreign_targets)
                     else:
                         foreign_sent = oracles.send_secondary_by_nodes(FOREIGN)
-                        label = Label(ctx.reason("core", (), [feeds[FOREIGN].address]))
+                        reason = ctx.reason("core", (), [feeds[FOREIGN].address])
+                        foreign_label = Label(reason)
                 for symbol in unlocks:
                     oracles.send_primary(symbol, label="primary again")
             for t in due[start : start + per_block]:
@@ -261,14 +343,16 @@ class ChainScenario:
                     label="liquidation",
                 )
                 t.position.hf = None
+            labels = [foreign_label or t.label for t in due[start : start + per_block]]
             block = ctx.s.mine(ctx.next_time())
+            liquidations = iter(labels)
             for sent in block.txs:
                 if sent.label == "liquidation":
-                    ctx.record_liquidations(block, sent, label)
+                    ctx.record_liquidations(block, sent, next(liquidations))
                 else:
                     ctx.record_oracle(block, sent)
-                if sent is foreign_sent and foreign_targets:
-                    ctx.record_liquidations(block, sent, [t.label for t in foreign_targets])
+                if isinstance(foreign_sent, QueuedMetacall) and sent is foreign_sent.sent:
+                    foreign_sent.record(ctx, block)
         for t in foreign_targets:
             t.position.hf = None
 

@@ -118,17 +118,58 @@ contract StableCapoAdapter {
   }
 }
 
+/// @title MockFeed (devnet)
+/// @notice What Aave's MockAggregator is (latestAnswer, decimals, getTokenType, AnswerUpdated
+/// once at construction; no typeAndVersion and nothing behind it), moved by a transaction of
+/// its setter: a block's state then shows the price that block ran with, where a storage
+/// write between blocks would show in the block before as well.
+contract MockFeed {
+  int256 internal s_answer;
+  address internal immutable i_setter;
+
+  event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
+
+  constructor(int256 answer, address setter) {
+    s_answer = answer;
+    i_setter = setter;
+    emit AnswerUpdated(answer, 0, block.timestamp);
+  }
+
+  function setAnswer(int256 answer) external {
+    require(msg.sender == i_setter, "only the setter");
+    s_answer = answer;
+  }
+
+  function latestAnswer() external view returns (int256) {
+    return s_answer;
+  }
+
+  function getTokenType() external pure returns (uint256) {
+    return 1;
+  }
+
+  function decimals() external pure returns (uint8) {
+    return 8;
+  }
+}
+
 /// @title PlainAggregator (devnet)
 /// @notice A standard (not SVR) Chainlink aggregator: it answers typeAndVersion(), but not with
-/// "DualAggregator". Its answer sits in storage slot 0, as MockAggregator's does, so the
-/// scenario moves both the same way (anvil_setStorageAt).
+/// "DualAggregator". The scenario moves it as it moves a MockFeed (setAnswer).
 contract PlainAggregator {
   int256 internal s_answer;
+  address internal immutable i_setter;
 
   string public constant typeAndVersion = "AccessControlledOCR2Aggregator 1.0.0";
   uint8 public constant decimals = 8;
 
-  constructor(int256 answer) {
+  constructor(int256 answer, address setter) {
+    s_answer = answer;
+    i_setter = setter;
+  }
+
+  function setAnswer(int256 answer) external {
+    require(msg.sender == i_setter, "only the setter");
     s_answer = answer;
   }
 
