@@ -194,18 +194,30 @@ async def test_oracle_updates_and_rollups(indexed: Any) -> None:
     dsn, manifest, _ = indexed
     conn = await asyncpg.connect(dsn)
     try:
+        fields = (
+            "kind",
+            "route",
+            "transmitter",
+            "observations_timestamp",
+            "epoch_and_round",
+            "config_digest",
+            "sold",
+        )
         stored = {
-            (r["chain_id"], r["tx_hash"], r["log_index"]): r["kind"]
-            for r in await conn.fetch(
-                "SELECT chain_id, tx_hash, log_index, kind FROM svr_oracle_updates"
-            )
+            (r["chain_id"], r["tx_hash"], r["log_index"]): tuple(r[f] for f in fields)
+            for r in await conn.fetch("SELECT * FROM svr_oracle_updates")
         }
         expected = {
-            (chain["chain_id"], u["tx_hash"], u["log_index"]): u["kind"]
+            (chain["chain_id"], u["tx_hash"], u["log_index"]): tuple(u[f] for f in fields)
             for chain in manifest["chains"].values()
             for u in chain["oracle_updates"]
         }
-        assert stored == expected
+        assert stored.keys() == expected.keys()
+        wrong = {k: (stored[k], expected[k]) for k in stored if stored[k] != expected[k]}
+        assert not wrong, list(wrong.items())[:3]
+        routes = {v[1] for v in expected.values()}
+        assert {"secondary", "catch_up", "primary"} <= routes
+        assert {True, False} <= {v[-1] for v in expected.values()}  # sold and unsold reports
         drift = await rollup_drift(conn)
         assert set(drift) == {
             "chain_rollup_daily",
@@ -302,6 +314,37 @@ async def test_api_over_the_indexed_devnet(indexed: Any) -> None:
             assert Decimal(row["recapturedUsd"]) == usd_total
             assert Decimal(row["aaveUsd"]) == aave and Decimal(row["chainlinkUsd"]) == link
             assert Decimal(row["aaveUsd"]) + Decimal(row["chainlinkUsd"]) == usd_total
+
+        # unsold reports per chain, and each SVR liquidation's lead over its public twin
+        unsold = {row["chain"]: row["unsoldUpdates"] for row in (await gql(
+            client, "{ svrRevenue(groupBy: [CHAIN]) { chain unsoldUpdates } }"
+        ))["data"]["svrRevenue"]}  # fmt: skip
+        for chain in manifest["chains"].values():
+            if names[chain["chain_id"]] in unsold:
+                assert unsold[names[chain["chain_id"]]] == sum(
+                    1 for u in chain["oracle_updates"] if u["sold"] is False
+                )
+        body = await gql(
+            client,
+            "{ liquidations(first: 1000, filter: {svr: true}) { edges { node {"
+            " id blockNumber svr { aggregator roundId leadBlocks } } } } }",
+        )
+        assert "errors" not in body, body
+        twins = {
+            (chain["chain_id"], u["aggregator"], u["round_id"]): u["block_number"]
+            for chain in manifest["chains"].values()
+            for u in sorted(chain["oracle_updates"], key=lambda u: -u["block_number"])
+            if u["kind"] == "primary_feed_unlocked"
+        }
+        leads = 0
+        for edge in body["data"]["liquidations"]["edges"]:
+            node = edge["node"]
+            chain_id = int(node["id"].split(":")[0])
+            key = (chain_id, node["svr"]["aggregator"].lower(), int(node["svr"]["roundId"]))
+            want = twins[key] - node["blockNumber"] if key in twins else None
+            assert node["svr"]["leadBlocks"] == want, node["id"]
+            leads += want is not None
+        assert leads > 0
 
         seen: list[str] = []
         after = None
