@@ -10,13 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
+import math
 import os
+import re
 import signal
+import socket
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -30,6 +36,7 @@ from indexer.config import (
     load_config,
     mask_url,
 )
+from indexer.networks import CHAIN_IDS
 from indexer.pipeline import ChainHalted, ChainIndexer, PoolUnusable, Progress, WrongChain
 from indexer.rpc.errors import AllEndpointsFailed, RpcError
 from indexer.store import status
@@ -37,6 +44,8 @@ from indexer.store.migrate import SchemaTooNew, migrate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_HALTED = 0, 1, 2, 3, 4
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# `report` days: from the Unix epoch (no chain is older) to the last day a date can have.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 31)
 
 log = logging.getLogger("aave_indexer")
 
@@ -47,6 +56,13 @@ class UserError(Exception):
     def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.code = code
+
+
+def one_line(text: str) -> str:
+    """`text` with every unprintable character escaped: a newline, carriage return or
+    direction mark in a value the user gave (argparse echoes some as they are) must not
+    break, overwrite or reorder the error line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 # -- logging ------------------------------------------------------------------------------
@@ -84,12 +100,43 @@ def database_url(args: argparse.Namespace) -> str:
     option that gave it, when it is not a PostgreSQL URL at all."""
     given = getattr(args, "database_url", None)
     dsn = given or os.environ.get("DATABASE_URL") or DEFAULT_DSN
-    if not dsn.startswith(("postgresql://", "postgres://")):
-        source = "--database-url" if given else "DATABASE_URL"
-        raise UserError(
-            f"{source}: not a database URL (expected postgresql://user@host:port/database)"
-        )
+    problem = dsn_problem(dsn)
+    if problem:
+        raise UserError(f"{'--database-url' if given else 'DATABASE_URL'}: {problem}")
     return dsn
+
+
+def dsn_problem(dsn: str) -> str | None:
+    """What asyncpg would trip over in a DSN (ports out of range, a broken IPv6 host, a
+    host no resolver can encode: exceptions that are not its own), else None."""
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        return "not a database URL (expected postgresql://user@host:port/database)"
+    try:
+        parts = urllib.parse.urlsplit(dsn)
+        query = urllib.parse.parse_qs(parts.query, strict_parsing=True) if parts.query else {}
+    except ValueError as exc:
+        return f"not a database URL ({exc})"
+    netloc = parts.netloc.partition("@")[2] if "@" in parts.netloc else parts.netloc
+    specs = [(s, True) for s in netloc.split(",") if s]
+    specs += [(s, False) for v in query.get("host", []) for s in v.split(",") if s]
+    ports = [p for v in query.get("port", []) for p in v.split(",")]
+    for spec, quoted in specs:
+        if spec.startswith("["):
+            match = re.fullmatch(r"\[([^\]]+)\](?::(.*))?", spec)
+            if not match:
+                return f"not a database URL (a bracketed host is an IPv6 address: {spec!r})"
+            host, port = match.group(1), match.group(2) or ""
+        else:
+            host, _, port = spec.partition(":")
+        host = urllib.parse.unquote(host) if quoted else host
+        if port:
+            ports.append(urllib.parse.unquote(port) if quoted else port)
+        if host and not host.startswith("/") and _host_problem(host, resolve=False):
+            return f"not a database URL (host {host!r}: {_host_problem(host, resolve=False)})"
+    for port in ports:
+        if _port_problem(port):
+            return f"not a database URL (port {port!r}: {_port_problem(port)})"
+    return None
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -101,7 +148,9 @@ def load(args: argparse.Namespace) -> Config:
 
 def selected_chains(config: Config, names: Sequence[str] | None) -> list[ChainConfig]:
     try:
-        chains = config.select(list(names) if names else None)
+        # A chain named twice is indexed once (two indexers of one chain would wait for
+        # each other's lock).
+        chains = config.select(list(dict.fromkeys(names)) if names else None)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     for chain in chains:
@@ -114,7 +163,8 @@ def selected_chains(config: Config, names: Sequence[str] | None) -> list[ChainCo
 async def connect_db(dsn: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(dsn, timeout=10)
-    except asyncpg.ClientConfigurationError as exc:
+    except (asyncpg.ClientConfigurationError, ValueError, OverflowError) as exc:
+        # ValueError and OverflowError: what asyncpg's DSN parsing lets through.
         raise UserError(f"database URL {mask_url(dsn)}: {exc}") from None
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise UserError(
@@ -240,30 +290,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-def _parse_to(value: str) -> int | None:
-    if value == "finalized":
-        return None
-    try:
-        int(value, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a block number or 'finalized', got {value!r}"
-        ) from None
-    return _block(value)
-
-
-def _block(value: str) -> int:
-    try:
-        number = int(value, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a block number: {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError("block numbers are not negative")
-    if number > MAX_BLOCK:
-        raise argparse.ArgumentTypeError(f"block number too large (at most {MAX_BLOCK})")
-    return number
-
-
 async def _run_chains(args: argparse.Namespace, chains: list[ChainConfig], tail: bool) -> int:
     dsn = database_url(args)
     await ensure_schema(dsn, pool_markets(chains))
@@ -309,7 +335,7 @@ async def _run_chains(args: argparse.Namespace, chains: list[ChainConfig], tail:
                 await asyncio.wait_for(runner, timeout=5)
         stopper.cancel()
     for _, message in failures.values():
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {one_line(message)}", file=sys.stderr)
     if failures:
         return max(code for code, _ in failures.values())
     return EXIT_OK
@@ -324,19 +350,42 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
     chains = selected_chains(config, args.chain)
-    if args.metrics_port:
+    if args.metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(args.metrics_port, addr=args.metrics_host)
+        try:
+            start_http_server(args.metrics_port, addr=args.metrics_host)
+        except OSError as exc:
+            raise UserError(
+                f"--metrics-port: cannot listen on {args.metrics_host}:{args.metrics_port}: "
+                f"{exc.strerror or exc}"
+            ) from None
     return asyncio.run(_run_chains(args, chains, tail=True))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from api.server import run as serve
 
-    cors = [o.strip() for o in (args.cors or "").split(",") if o.strip()]
-    serve(args.host, args.port, database_url(args), cors)
+    dsn = database_url(args)
+    check_listen(args.host, args.port, "--port")
+    serve(args.host, args.port, dsn, args.cors or [])
     return EXIT_OK
+
+
+def check_listen(host: str, port: int, option: str) -> None:
+    """Bind host:port once, as uvicorn will: a port in use or an address of another machine
+    is one line naming the option (uvicorn logs it and exits 3, which reads as
+    "unreachable")."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        raise UserError(
+            f"{option}: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -448,12 +497,201 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- option values ------------------------------------------------------------------------
+# Every value is checked where argparse reads it, so that a bad one is one line naming its
+# option (exit 2) before anything starts. ASCII only: int() and float() also take other
+# scripts' digits, underscores and surrounding blanks, which no documented value has.
+
+_DECIMAL = re.compile(r"[0-9]+")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _port_problem(text: str) -> str | None:
+    if not _DECIMAL.fullmatch(text.removeprefix("-")):
+        return "not a port number"
+    if not 1 <= int(text) <= 65535:
+        return "ports are 1-65535"
+    return None
+
+
+def _port(value: str) -> int:
+    problem = _port_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem}, got {value!r}")
+    return int(value)
+
+
+def _ports(value: str) -> str:
+    """P1,P2,...: each a port, none twice (the devnet reads the text itself)."""
+    ports = [_port(p) for p in value.split(",")]
+    if len(set(ports)) != len(ports):
+        raise argparse.ArgumentTypeError(f"a port is given twice: {value!r}")
+    return value
+
+
+def _block(value: str) -> int:
+    try:
+        number = int(value, 0) if value.isascii() and value == value.strip() else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise argparse.ArgumentTypeError(f"not a block number: {value!r}")
+    if number < 0:
+        raise argparse.ArgumentTypeError("block numbers are not negative")
+    if number > MAX_BLOCK:
+        raise argparse.ArgumentTypeError(f"block number too large (at most {MAX_BLOCK})")
+    return number
+
+
+def _parse_to(value: str) -> int | None:
+    if value == "finalized":
+        return None
+    try:
+        return _block(value)
+    except argparse.ArgumentTypeError as exc:
+        if str(exc).startswith("not a block number"):
+            raise argparse.ArgumentTypeError(
+                f"expected a block number or 'finalized', got {value!r}"
+            ) from None
+        raise
+
+
+def _seed(value: str) -> int:
+    if not re.fullmatch(r"-?[0-9]{1,19}", value) or abs(int(value)) > MAX_BLOCK:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}")
+    return int(value)
+
+
+def _number(lowest: float, highest: float, unit: str = "") -> Any:
+    """A finite number from `lowest` to `highest`: the devnet's intervals and multipliers
+    (anvil cannot tick faster than `lowest`; above `highest` is a typo, or days of work)."""
+
+    def check(value: str) -> float:
+        try:
+            plain = value.isascii() and value == value.strip() and "_" not in value
+            number = float(value) if plain else None
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number):
+            raise argparse.ArgumentTypeError(f"not a finite number: {value!r}")
+        if not lowest <= number <= highest:
+            raise argparse.ArgumentTypeError(
+                f"must be from {lowest:g} to {highest:g}{unit}, got {value!r}"
+            )
+        return number
+
+    return check
+
+
+def _host_problem(host: str, resolve: bool = True) -> str | None:
+    """None for an IP address or a well-formed host name (that resolves, if `resolve`)."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "not a host name or IP address"
+    labels = ascii_name.removesuffix(".").split(".")
+    if len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return "not a host name or IP address"
+    if resolve and not _resolves(ascii_name):
+        return "no such host"
+    return None
+
+
+def _resolves(name: str) -> bool:
+    try:
+        return bool(socket.getaddrinfo(name, None, type=socket.SOCK_STREAM))
+    except (OSError, UnicodeError):
+        return False
+
+
+def _host(value: str) -> str:
+    problem = _host_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem}: {value!r}")
+    return value
+
+
+def _origins(value: str) -> list[str]:
+    """--cors: "*" or comma-separated scheme://host[:port], the form of a browser's Origin
+    header (a path or a trailing slash would never match one), in lower case as browsers
+    send it."""
+    origins = []
+    for item in value.split(","):
+        origin = item.strip()
+        match = re.fullmatch(r"(https?)://([^/?#@:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]+))?", origin)
+        host = match.group(2).strip("[]") if match else ""
+        if origin == "*":
+            origins.append(origin)
+            continue
+        if (
+            not match
+            or not host.isascii()
+            or _host_problem(host, resolve=False)
+            or (match.group(3) and _port_problem(match.group(3)))
+        ):
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated origins like https://app.example[:port] "
+                f"(no path), got {item!r}"
+            )
+        origins.append(origin.lower())
+    return origins
+
+
+def _devnet_chains(value: str) -> str:
+    """C1,C2,...: chains the devnet runs, none twice (the devnet reads the text itself)."""
+    names = [n.strip() for n in value.split(",")]
+    unknown = [n for n in names if n not in CHAIN_IDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown chain {unknown[0]!r}; known: {', '.join(CHAIN_IDS)}"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a chain is given twice: {value!r}")
+    return value
+
+
+def _date(value: str) -> date:
+    """YYYY-MM-DD, a day of the indexed era (fromisoformat alone also takes 2024W011,
+    20240101 and years the API cannot represent)."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}")
+    day = report.parse_date(value)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"dates are {FIRST_DAY} to {LAST_DAY}, got {value!r}")
+    return day
+
+
+def _path(value: str) -> str:
+    if not value or "\0" in value:
+        raise argparse.ArgumentTypeError(f"not a file name: {value!r}")
+    return value
+
+
+def _dsn(value: str) -> str:
+    problem = dsn_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 # -- parser -------------------------------------------------------------------------------
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message}")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        """`--port=--`: Python 3.11's argparse drops the "--" and gives the option an empty
+        list, past its type check (uvicorn then got port []); refused as a missing value."""
+        if action.option_strings and action.nargs in (None, "?") and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected one argument")
+        return super()._get_values(action, arg_strings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -463,9 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--config",
+        type=_path,
         help="TOML config (default: $AAVE_INDEXER_CONFIG or the shipped five-chain config)",
     )
-    parser.add_argument("--database-url", help="PostgreSQL DSN (default: $DATABASE_URL)")
+    parser.add_argument("--database-url", type=_dsn, help="PostgreSQL DSN (default: $DATABASE_URL)")
     parser.add_argument("--log-json", action="store_true", help="JSON log lines on stderr")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
@@ -486,15 +725,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="backfill, then follow new blocks (reorg-safe) until stopped")
     p.add_argument("--chain", action="append", help="chain name (repeatable; default: all)")
-    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics")
-    p.add_argument("--metrics-host", default="127.0.0.1")
+    p.add_argument(
+        "--metrics-port", type=_port, help="serve Prometheus metrics on this port (1-65535)"
+    )
+    p.add_argument("--metrics-host", type=_host, default="127.0.0.1")
     p.add_argument("--clear-halt", action="store_true", help="resume a halted chain")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("serve", help="serve the GraphQL API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--cors", help="comma-separated allowed origins")
+    p.add_argument("--host", type=_host, default="127.0.0.1")
+    p.add_argument("--port", type=_port, default=8000, help="1-65535 (default 8000)")
+    p.add_argument(
+        "--cors", type=_origins, help="comma-separated allowed origins (scheme://host[:port])"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("status", help="per chain: head, indexed, finalized, lag, last error")
@@ -507,10 +750,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "report", help="liquidations and SVR revenue per chain and market, with a total"
     )
-    p.add_argument("--from", dest="from_date", type=report.parse_date, help="first UTC day")
-    p.add_argument(
-        "--to", dest="to_date", type=report.parse_date, help="UTC day after the last (exclusive)"
-    )
+    p.add_argument("--from", dest="from_date", type=_date, help="first UTC day")
+    p.add_argument("--to", dest="to_date", type=_date, help="UTC day after the last (exclusive)")
     p.add_argument("--chain", action="append", help="chain name (repeatable; default: all)")
     p.add_argument("--json", action="store_true", help="exact decimal strings, as JSON")
     p.set_defaults(func=cmd_report)
@@ -526,25 +767,71 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # the devnet ships with the package; a broken install says so below
         pass
     else:
-        add_devnet_parser(sub)
+        check_devnet_options(add_devnet_parser(sub))
     return parser
+
+
+# The devnet's options that take values, and the check each gets here.
+DEVNET_OPTIONS: dict[str, Any] = {
+    "ports": _ports,
+    "chains": _devnet_chains,
+    "block_time": _number(0.01, 3600, " s"),
+    "seed": _seed,
+    "scale": _number(0.01, 100),
+}
+
+
+def check_devnet_options(devnet: argparse.ArgumentParser) -> None:
+    """Give the devnet's options the parse-time checks ours have (its own checks run once
+    it started, and end in exit 1), and make its ACTION required (without one it printed
+    its help on stderr)."""
+    for action in devnet._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            action.required = True
+            for sub in action.choices.values():
+                for option in sub._actions:
+                    if option.dest in DEVNET_OPTIONS and option.option_strings:
+                        option.type = DEVNET_OPTIONS[option.dest]
+                if any(o.dest == "ports" for o in sub._actions):
+                    sub.set_defaults(check_usage=_check_devnet_ports)
+
+
+def _check_devnet_ports(args: argparse.Namespace) -> None:
+    """`devnet up --ports`: one port per chain started."""
+    if args.ports is None:
+        return
+    chains = args.chains.split(",") if getattr(args, "chains", None) else list(CHAIN_IDS)
+    ports = args.ports.split(",")
+    if len(ports) != len(chains):
+        raise UserError(
+            f"aave-indexer devnet up: argument --ports: {len(ports)} ports for "
+            f"{len(chains)} chains ({', '.join(c.strip() for c in chains)})"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        check_usage = getattr(args, "check_usage", None)
+        if check_usage is not None:
+            check_usage(args)
         setup_logging(args.log_json, args.verbose)
         if args.config and not os.path.isfile(args.config):
             raise UserError(f"config file not found: {args.config}")
         code: int = args.func(args)
         return code
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return exc.code
     except SchemaTooNew as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except asyncpg.PostgresError as exc:
+        # The database failed a statement it should not have (two databases of one server
+        # migrated at once: "tuple concurrently updated" on the shared roles).
+        print(f"error: the database failed: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

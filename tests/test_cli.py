@@ -59,6 +59,8 @@ def test_every_subcommand_has_help(command: list[str]) -> None:
         (["backfill", "--to", str(2**64)], "too large"),
         (["backfill", "--from", "0x" + "f" * 20], "too large"),
         (["backfill", "--chain", "solana"], "unknown chain 'solana'"),
+        (["serve", "--port", "99999"], "argument --port: ports are 1-65535, got '99999'"),
+        (["run", "--chain", "ethereum", "--metrics-port", "70000"], "argument --metrics-port"),
         (["backfill"], "no RPC endpoint configured (set RPC_URL_ETHEREUM)"),
         (["--config", "/nonexistent.toml", "status"], "config file not found"),
     ],
@@ -210,3 +212,204 @@ def test_migrate_and_other_chains_run_while_ethereum_is_owned(
             await owner.close()
 
     asyncio.run(scenario())
+
+
+# -- bad values, each refused where argparse reads it (issue 19; tests/test_cli_fuzz.py
+# found most of these) ---------------------------------------------------------------------
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """indexer.cli.main in process: its exit code and stderr (the logging it sets up is
+    undone)."""
+    import logging
+
+    from indexer.cli import main
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        code = main(argv)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return code, capsys.readouterr().err
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.split("\n") if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    assert lines[0].isprintable(), stderr
+    return lines[0]
+
+
+REFUSED = [
+    # ports: uvicorn served elsewhere on 99999 and exited 3 on 0 or -1; bind() overflowed
+    (["serve", "--port", "0"], "argument --port: ports are 1-65535"),
+    (["serve", "--port", "-1"], "argument --port: ports are 1-65535"),
+    (["serve", "--port", "\u0668\u0660"], "argument --port: not a port number"),
+    (["serve", "--port", " 80"], "argument --port: not a port number"),
+    (["run", "--metrics-port", "0"], "argument --metrics-port: ports are 1-65535"),
+    # `--opt=--`: Python 3.11 gave the option [] past its type (a TypeError in the devnet)
+    (["serve", "--port=--"], "argument --port: expected one argument"),
+    (["devnet", "scenario", "--scale=--"], "argument --scale: expected one argument"),
+    # hosts: a label too long for IDNA raised UnicodeError in uvicorn; malformed names
+    (["serve", "--host", "a" * 64], "argument --host: not a host name or IP address"),
+    (["serve", "--host", "a..b"], "argument --host: not a host name or IP address"),
+    (["run", "--metrics-host", "local host"], "argument --metrics-host: not a host name"),
+    (["serve", "--cors", "https://app.example/"], "argument --cors: expected"),
+    (["serve", "--cors", "ftp://app.example"], "argument --cors: expected"),
+    (["serve", "--cors", ""], "argument --cors: expected"),
+    # database URLs asyncpg's parser let through as OverflowError or ValueError
+    (["--database-url", "postgresql://u@127.0.0.1:99999/d", "status"], "port '99999'"),
+    (["--database-url", "postgresql://u@[::1/d", "status"], "Invalid IPv6 URL"),
+    (["--database-url", "postgresql://u@h/d?port=70000", "status"], "port '70000'"),
+    (["--database-url", "postgresql://u@a..b/d", "status"], "host 'a..b'"),
+    # an empty --config was the shipped config, silently
+    (["--config", "", "config", "check"], "argument --config: not a file name"),
+    # dates: fromisoformat took 2024W011; years below 1000 failed in the API (exit 1)
+    (["report", "--from", "2024W011"], "argument --from: not a date (YYYY-MM-DD)"),
+    (["report", "--from", "20240101"], "argument --from: not a date (YYYY-MM-DD)"),
+    (["report", "--to", "0001-01-01"], "argument --to: dates are 1970-01-01 to 9999-12-31"),
+    (["report", "--from", "2024-02-30"], "argument --from: not a date"),
+    # block numbers in other scripts' digits or with blanks were taken
+    (["backfill", "--from", "\u0663"], "argument --from: not a block number"),
+    (["backfill", "--to", " 7"], "argument --to: expected a block number or 'finalized'"),
+    # the devnet: its own checks ended in exit 1 once it had started; no ACTION printed
+    # the help on stderr
+    (["devnet"], "aave-indexer devnet: the following arguments are required: COMMAND"),
+    (["devnet", "up", "--chains", "solana"], "argument --chains: unknown chain 'solana'"),
+    (["devnet", "up", "--chains", "ethereum,,base"], "argument --chains: unknown chain ''"),
+    (["devnet", "up", "--ports", "1,2"], "argument --ports: 2 ports for 5 chains"),
+    (["devnet", "up", "--ports", "8545,8545"], "argument --ports: a port is given twice"),
+    (["devnet", "up", "--ports", "x"], "argument --ports: not a port number"),
+    (["devnet", "up", "--block-time", "0"], "argument --block-time: must be from 0.01 to 3600 s"),
+    (["devnet", "up", "--block-time", "inf"], "argument --block-time: not a finite number"),
+    (["devnet", "scenario", "--scale", "-1"], "argument --scale: must be from 0.01 to 100"),
+    (["devnet", "scenario", "--scale", "nan"], "argument --scale: not a finite number"),
+    (["devnet", "scenario", "--seed", "1.5"], "argument --seed: expected an integer"),
+    # the user's control characters, echoed by argparse, broke the error line
+    (["status", "a\nb"], "unrecognized arguments: a\\nb"),
+    (["--config", "a\x1b[31mb", "status"], "config file not found: a\\x1b[31mb"),
+    (["status", "\u202eb"], "unrecognized arguments: \\u202eb"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
+def test_bad_values_are_one_line_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, stderr = run_main(argv, capsys)
+    assert code == 2, stderr
+    assert message in one_error_line(stderr)
+
+
+def test_a_host_that_does_not_resolve(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`serve --host` and `run --metrics-host` are looked up while parsing (uvicorn raised
+    socket.gaierror with a traceback); literal addresses are never looked up."""
+    import indexer.cli
+
+    looked_up: list[str] = []
+    monkeypatch.setattr(indexer.cli, "_resolves", lambda name: looked_up.append(name) or False)
+    code, stderr = run_main(["serve", "--host", "nosuch.example"], capsys)
+    assert code == 2 and "argument --host: no such host: 'nosuch.example'" in one_error_line(stderr)
+    assert indexer.cli._host("::1") == "::1" and indexer.cli._host("10.1.2.3") == "10.1.2.3"
+    assert looked_up == ["nosuch.example"]
+
+
+def listening_socket() -> Any:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_serve_on_a_port_in_use_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """uvicorn logged the bind error and exited 3 (read as "unreachable")."""
+    with listening_socket() as taken:
+        port = taken.getsockname()[1]
+        code, stderr = run_main(["serve", "--port", str(port)], capsys)
+    assert code == 2, stderr
+    assert f"--port: cannot listen on 127.0.0.1:{port}" in one_error_line(stderr)
+
+
+@pytest.mark.parametrize("where", ["in use", "another machine's address"])
+def test_metrics_that_cannot_listen_are_one_line(where: str) -> None:
+    """start_http_server's OSError was a traceback and exit 1; now one line and exit 2,
+    before any chain starts."""
+    with listening_socket() as taken:
+        port = str(taken.getsockname()[1])
+        host = "127.0.0.1" if where == "in use" else "192.0.2.1"  # TEST-NET-1: not ours
+        result = cli(
+            "run", "--chain", "ethereum", "--metrics-host", host, "--metrics-port", port,
+            env={"RPC_URL_ETHEREUM": "http://127.0.0.1:1", "DATABASE_URL": "postgresql://x@127.0.0.1:1/x"},
+            timeout=30,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert f"--metrics-port: cannot listen on {host}:{port}" in one_error_line(result.stderr)
+
+
+def test_a_chain_named_twice_is_indexed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two indexers of one chain in one process: the second waited for the first's lock."""
+    from indexer.cli import selected_chains
+    from indexer.config import load_config
+
+    monkeypatch.setenv("RPC_URL_BASE", "http://127.0.0.1:1")
+    monkeypatch.setenv("RPC_URL_ETHEREUM", "http://127.0.0.1:1")
+    chosen = selected_chains(load_config(None), ["base", "ethereum", "base"])
+    assert [c.name for c in chosen] == ["base", "ethereum"]
+
+
+def test_cors_origins_are_read_as_browsers_send_them() -> None:
+    from indexer.cli import _origins
+
+    assert _origins("https://App.Example, http://localhost:3000,*") == [
+        "https://app.example",
+        "http://localhost:3000",
+        "*",
+    ]
+    assert _origins("http://[::1]:8080") == ["http://[::1]:8080"]
+
+
+def test_a_database_failure_is_one_line_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cli_db: str
+) -> None:
+    """Two databases of one server migrated at once: PostgreSQL may answer "tuple
+    concurrently updated" (the roles are shared); that was a traceback (found by the fuzzer
+    running next to another migration)."""
+    import asyncpg
+
+    import indexer.cli
+
+    async def fails(*args: Any) -> int:
+        raise asyncpg.exceptions.InternalServerError("tuple concurrently updated")
+
+    monkeypatch.setattr(indexer.cli, "migrate", fails)
+    code, stderr = run_main(["--database-url", cli_db, "migrate"], capsys)
+    assert code == 1
+    assert "the database failed: tuple concurrently updated" in one_error_line(stderr)
+
+
+def test_documented_values_still_parse() -> None:
+    """What README, deploy/ and the Dockerfile pass is taken as before."""
+    from indexer.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["run", "--metrics-port", "9100", "--metrics-host", "0.0.0.0"])
+    assert (args.metrics_port, args.metrics_host) == (9100, "0.0.0.0")
+    assert parser.parse_args(["run"]).metrics_port is None  # no metrics server
+    args = parser.parse_args(["serve", "--host", "0.0.0.0", "--port", "8000", "--cors", "*"])
+    assert (args.host, args.port, args.cors) == ("0.0.0.0", 8000, ["*"])
+    args = parser.parse_args(["backfill", "--from", "0x10", "--to", "finalized"])
+    assert (args.from_block, args.to) == (16, None)
+    args = parser.parse_args(["report", "--from", "2026-01-01", "--to", "2026-02-01"])
+    assert str(args.from_date) == "2026-01-01"
+    args = parser.parse_args(
+        ["devnet", "up", "--ports", "8545,8546", "--chains", "ethereum,base", "--block-time", "2"]
+    )
+    assert (args.ports, args.chains, args.block_time) == ("8545,8546", "ethereum,base", 2.0)
+    args = parser.parse_args(["devnet", "scenario", "--seed", "7", "--scale", "0.5"])
+    assert (args.seed, args.scale) == (7, 0.5)
