@@ -96,7 +96,11 @@ class Enricher:
         matches = self.svr.attribute(liqs, updates, book)
         payments = await self._payments(decoded, matches, book)
         matches = self.svr.won(matches, payments)
-        learned = await self.tokens.ensure({p.token for p in payments if p.token is not None})
+        auctions = self.svr.auctions(decoded.solver_results)
+        tokens = {p.token for p in payments} | {
+            a.best_losing[0] for a in auctions.values() if a.best_losing
+        }
+        learned = await self.tokens.ensure({t for t in tokens if t is not None})
         batch.assets.extend(self._asset_rows(learned))
 
         # Prices: per pool oracle for liquidations; the first pool's oracle for recaptures.
@@ -111,7 +115,6 @@ class Enricher:
             asset = p.token or native
             if asset:
                 recapture_pairs.add((asset, p.block_number))
-        auctions = self.svr.auctions(decoded.solver_results)
         for auction in auctions.values():
             bid_asset = auction.best_losing[0] or native if auction.best_losing else None
             if bid_asset:
