@@ -418,3 +418,35 @@ async def test_a_switch_met_while_tailing_reads_the_range_again(
     finally:
         await ix.close()
         await asyncio.to_thread(drop_database, dsn)
+
+
+async def test_atlas_auction_depth_matches_the_metacalls(indexed: Any) -> None:
+    """Each Atlas SVR liquidation keeps its metacall's number of bids (Aave's DAppControl)
+    and whether a bid lost; Ethereum's bids are not on chain."""
+    dsn, manifest, _ = indexed
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT chain_id, tx_hash, svr_bid_count, svr_best_losing_bid_usd"
+            " FROM liquidations WHERE is_svr"
+        )
+    finally:
+        await conn.close()
+    by_chain = {c["chain_id"]: c for c in manifest["chains"].values()}
+    losers = 0
+    for r in rows:
+        chain = by_chain[r["chain_id"]]
+        if chain["svr"]["model"] != "atlas":
+            assert r["svr_bid_count"] is None and r["svr_best_losing_bid_usd"] is None
+            continue
+        control = chain["svr"]["dapp_control"]
+        (metacall,) = [
+            m
+            for m in chain["metacalls"]
+            if m["tx_hash"] == r["tx_hash"] and m["dapp_control"] == control
+        ]
+        assert r["svr_bid_count"] == len(metacall["bids"])
+        lost = [b for b in metacall["bids"] if not b["success"]]
+        assert (r["svr_best_losing_bid_usd"] is not None) == bool(lost)
+        losers += bool(lost)
+    assert losers > 0
