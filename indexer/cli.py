@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import signal
 import socket
@@ -178,10 +179,30 @@ def pool_markets(chains: Iterable[ChainConfig]) -> dict[tuple[int, str], str]:
     return {(c.chain_id, pool.address): pool.market for c in chains for pool in c.pools}
 
 
+async def migrate_schema(
+    conn: asyncpg.Connection, markets: dict[tuple[int, str], str] | None = None
+) -> int:
+    """migrate(), tried again when it lost a race on the server's shared catalogs: the
+    reader role and its settings are one row for every database of the server, so two
+    databases migrated at once make PostgreSQL refuse one of them ("tuple concurrently
+    updated", or a duplicate role); the refused transaction changed nothing. (Two
+    migrations of one database wait for each other on the migration lock.)"""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await migrate(conn, markets)
+        except (asyncpg.InternalServerError, asyncpg.UniqueViolationError) as exc:
+            lost_race = "concurrently updated" in str(exc) or "pg_authid" in str(exc)
+            if not lost_race or attempt == 10:
+                raise
+            await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
+
+
 async def ensure_schema(dsn: str, markets: dict[tuple[int, str], str] | None = None) -> None:
     conn = await connect_db(dsn)
     try:
-        await migrate(conn, markets)
+        await migrate_schema(conn, markets)
     finally:
         await conn.close()
 
@@ -281,7 +302,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     async def go() -> int:
         conn = await connect_db(database_url(args))
         try:
-            version = await migrate(conn, markets)
+            version = await migrate_schema(conn, markets)
         finally:
             await conn.close()
         print(f"schema at version {version}")

@@ -489,8 +489,8 @@ def test_generated_command_lines(harness: Harness) -> None:
         try:
             examine(argv)
         except Exception as exc:  # a long run lists every finding
-            first = (str(exc).strip().splitlines() or [""])[0]
-            findings.append((argv, f"{type(exc).__name__}: {first[:300]}"))
+            what = " | ".join(line for line in str(exc).splitlines() if line.strip())
+            findings.append((argv, f"{type(exc).__name__}: {what[:800]}"))
 
     begun = time.monotonic()
     one()
