@@ -107,6 +107,12 @@ class ChainContext:
         seen[1] += hit
         return hit
 
+    def occurred(self, case: str, now: bool = False) -> bool:
+        """Whether the case has happened (with `now`: it happens now, so yes)."""
+        seen = self._cases.setdefault(case, [0, 0])
+        seen[1] += now
+        return seen[1] > 0
+
     def addr(self, symbol: str) -> str:
         return self.d.tokens[symbol]
 

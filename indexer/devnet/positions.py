@@ -29,8 +29,26 @@ COLLATERAL = {
     "prime": (("WETH", "WBTC"), (0.55, 0.45)),
 }
 #: Borrowers of an asset whose source is switched to its SVR feed part-way, aimed before the
-#: switch (so that its feed's updates are back-run while Aave still reads the old source).
+#: switch (so that its feed's updates are back-run while Aave still reads the old source),
+#: and of each second-market asset that core prices through an SVR feed (prime's WETH,
+#: read through core's feed too, and WBTC, read from a mock).
 AIMED_BEFORE_SWITCH = 3
+AIMED_SECOND_MARKET = 2
+
+
+def _aims(chain: str) -> list[tuple[str, str, int, int]]:
+    """(market, collateral, first step, last step) of the chain's first borrowers."""
+    out = [
+        (p.market, p.symbol, 3, p.switch_step - 2)
+        for p in PLANS.get(chain, ())
+        if p.market == "core" and p.switch_step is not None
+    ][:1] * AIMED_BEFORE_SWITCH
+    # A second market's assets that core prices through an SVR feed (whatever it reads).
+    core_svr = {p.symbol for p in PLANS.get(chain, ()) if p.market == "core" and p.feed == "dual"}
+    for p in PLANS.get(chain, ()):
+        if p.market != "core" and p.symbol in core_svr and p.symbol in COLLATERAL[p.market][0]:
+            out += [(p.market, p.symbol, 1, STEPS)] * AIMED_SECOND_MARKET
+    return out
 
 
 @dataclass
@@ -43,6 +61,7 @@ class Position:
     debt_amount: int
     hf: float | None = None  # last health factor read from the chain (None: read again)
     hf_prices: tuple[int, int] = (0, 0)  # (collateral, debt) prices when hf was read
+    read_at: int = -1  # the head block when hf was read
     debt_usd: float = 0.0
     debt_units: int = 0
     closed: bool = False
@@ -92,23 +111,21 @@ def plan_positions(
     profile = ctx.profile
     out = []
     markets = MARKETS[ctx.s.name]
-    switched = [
-        p for p in PLANS.get(ctx.s.name, ()) if p.market == "core" and p.switch_step is not None
-    ]
+    aims = _aims(ctx.s.name)
     for i in range(max(3, round(profile.borrowers * scale))):
         user = actor(f"{ctx.s.name}/borrower/{seed}/{run}/{i}")
         market = markets[-1] if len(markets) > 1 and rng.random() < SECOND_MARKET_SHARE else "core"
-        aimed = switched[0] if switched and i < AIMED_BEFORE_SWITCH else None
-        if aimed is not None:
-            market = "core"
+        aim = aims[i] if i < len(aims) else None
+        if aim is not None:
+            market = aim[0]
         for _attempt in range(30):
             symbols, weights = COLLATERAL[market]
             collateral = rng.choices(symbols, weights)[0]
             debt = "WETH" if collateral == "WBTC" and rng.random() < 0.25 else "USDC"
             k = rng.randrange(1, STEPS + 1)
-            if aimed is not None and aimed.switch_step is not None:
-                collateral, debt = aimed.symbol, "USDC"
-                k = rng.randrange(3, aimed.switch_step - 1)
+            if aim is not None:
+                collateral, debt = aim[1], "USDC"
+                k = rng.randrange(aim[2], aim[3] + 1)
             c = BY_SYMBOL[collateral]
             ratios = _ratio_path(prices, collateral, debt)
             # Health factor at the start; it cannot be below LT/LTV (the borrow limit).
@@ -210,8 +227,10 @@ class HealthBook:
         return p.hf * (pc / p.hf_prices[0]) / (pd / p.hf_prices[1])
 
     def refresh(self, positions: list[Position]) -> None:
-        """Read health factor and debt of these positions (one batch of eth_calls)."""
-        todo = [p for p in positions if not p.closed]
+        """Read health factor and debt of these positions (one batch of eth_calls); those read
+        at the current head already are as the chain has them."""
+        head = self.ctx.s.head
+        todo = [p for p in positions if not p.closed and (p.hf is None or p.read_at != head)]
         if not todo:
             return
         c = self.ctx.c
@@ -234,3 +253,4 @@ class HealthBook:
                 continue
             p.hf = hf / WAD
             p.hf_prices = (self.now[p.collateral], self.now[p.debt])
+            p.read_at = head

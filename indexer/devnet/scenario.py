@@ -146,7 +146,6 @@ class ChainScenario:
                 share = 0.0  # the switch lands after a public report of the same price
             (private if rng.random() < share else public).append(symbol)
         has_foreign = FOREIGN in oracles.feeds
-        with_weth = has_foreign and "WETH" in private and rng.random() < FOREIGN_WITH
         # (a)
         for symbol in public:
             oracles.new_report(symbol, self.prices[symbol][step], start_time - 3)
@@ -158,8 +157,9 @@ class ChainScenario:
         public_at = ctx.s.head_time
         # (b)
         rng.shuffle(private)
+        with_weth = False
         for symbol in private:
-            self.svr_block(symbol, self.prices[symbol][step], with_weth and symbol == "WETH")
+            with_weth |= self.svr_block(symbol, self.prices[symbol][step])
         if oracles.unreleased:
             self.catch_up_block(sorted(oracles.unreleased))
         # (r)
@@ -185,18 +185,18 @@ class ChainScenario:
         liquidated right after it (by EOAs on ethereum, by a solver in the catch-up's
         metacall on atlas chains), none of them SVR."""
         ctx, oracles = self.ctx, self.oracles
+        if ctx.rng.random() >= EARLY_CATCH_UP and ctx.occurred("early catch-up"):
+            return  # not this step (until the first, every step with public reports tries)
         targets: list[Target] = []
         for symbol in candidates:
             targets = targets_for(ctx, self.book, symbol, oracles.unreleased[symbol], [])
             if targets:
                 break
-        if targets:
-            if not ctx.chance("early catch-up", EARLY_CATCH_UP):
-                return
-        elif ctx.rng.random() < EARLY_CATCH_UP:
+        if not targets and not ctx.occurred("early catch-up"):
+            return  # wait for one with liquidations after it
+        if not targets:
             symbol = candidates[0]
-        else:
-            return
+        ctx.occurred("early catch-up", now=bool(targets))
         price = oracles.unreleased[symbol]
         report = oracles.catch_up_report(symbol, False)
         assert report is not None and report.price == price
@@ -239,10 +239,13 @@ class ChainScenario:
         ctx.s.mine(max(ctx.next_time(), public_at + cutoff + ctx.profile.block_time))
         return before
 
-    def svr_block(self, symbol: str, price: int, foreign: bool) -> None:
+    def svr_block(self, symbol: str, price: int) -> bool:
+        """The SVR update of `symbol` and its back-run; returns whether the other
+        protocol's feed updated right after it (WETH only), before the back-run (which
+        changes no label: an Aave feed's reason always comes first)."""
         ctx, oracles = self.ctx, self.oracles
         aggregator = oracles.feeds[symbol].address
-        scope = [aggregator, *([oracles.feeds[FOREIGN].address] if foreign else [])]
+        scope = [aggregator]
         targets = targets_for(ctx, self.book, symbol, price, scope)
         atlas = ctx.profile.svr_model == "atlas"
         if atlas and ctx.in_force(aggregator) and not any(t.label.reason == "svr" for t in targets):
@@ -251,6 +254,12 @@ class ChainScenario:
             taken = {id(t.position) for t in targets}
             extras = extras_for(ctx, self.book, symbol, scope)
             targets += [t for t in extras if id(t.position) not in taken]
+        foreign = False
+        if symbol == "WETH" and FOREIGN in oracles.feeds:
+            if any(t.label.reason == "svr" for t in targets):
+                foreign = ctx.chance("foreign with weth", FOREIGN_WITH)
+            else:
+                foreign = ctx.rng.random() < FOREIGN_WITH
         when = ctx.next_time()
         oracles.new_report(symbol, price, when - 2)
         if foreign:
@@ -266,6 +275,7 @@ class ChainScenario:
             oracles.feeds[FOREIGN].primary_pending = True
         for t in targets:
             t.position.hf = None
+        return foreign
 
     def ordinary_blocks(self, foreign_price: int, released: set[int]) -> None:
         """Ordinary liquidations; with `foreign_price`, the other protocol's feed reports it

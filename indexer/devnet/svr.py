@@ -44,10 +44,10 @@ LIQ_GAS = 1_500_000
 EXTRA_CHANCE = 0.5  # that a back-run also takes positions the update does not price
 #: That an SVR update is not sold: on Ethereum liquidator EOAs liquidate after it in its
 #: block, with no bid and no builder refund; on Atlas chains every bid in its metacall fails.
-UNSOLD_CHANCE = 0.15
+UNSOLD_CHANCE = 0.1
 #: That after an Ethereum back-run the Safe is paid by the searcher itself instead of being
 #: refunded by the block's builder: no refund, so nothing was sold.
-PAID_BY_OTHER_CHANCE = 0.1
+PAID_BY_OTHER_CHANCE = 0.05
 #: Atlas auctions: a losing bid before the winner, a bid rejected before execution, a
 #: second winner (with part of the targets), a winner paying more than it declared.
 LOSER_CHANCE, REJECTED_CHANCE, SECOND_WINNER_CHANCE, OVERPAY_CHANCE = 0.4, 0.3, 0.3, 0.25
@@ -91,13 +91,13 @@ def extras_for(
 ) -> list[Target]:
     """Sometimes, positions already liquidatable that do not touch `symbol`: the searcher
     takes them in the same back-run, and they are not SVR."""
-    if ctx.rng.random() >= EXTRA_CHANCE:
-        return []
     candidates = [
         p
         for p in book.open()
         if symbol not in (p.collateral, p.debt) and p.hf is not None and book.predicted(p) < 1.0
     ]
+    if not candidates or not ctx.chance("sweep", EXTRA_CHANCE):
+        return []
     book.refresh(candidates)
     ready = [p for p in candidates if not p.closed and p.hf is not None and p.hf < 1.0]
     ready.sort(key=lambda p: -p.debt_usd)
@@ -192,8 +192,9 @@ def mev_share_bundle(
     update = oracles.send_secondary_by_nodes(symbol)
     other = oracles.send_secondary_by_nodes(FOREIGN) if foreign else None
     agg = oracles.feeds[symbol].address
-    in_force = ctx.in_force(agg)  # only a feed Aave reads has updates to sell
-    if targets and in_force and ctx.chance("unsold", UNSOLD_CHANCE):
+    # Only an update that would make SVR liquidations has a sale to miss.
+    sellable = any(t.label.reason == "svr" for t in targets)
+    if sellable and ctx.chance("unsold", UNSOLD_CHANCE):
         _unsold(ctx, targets, update, other, when)
         return
     backrun = refund = None
@@ -213,7 +214,7 @@ def mev_share_bundle(
             gas=LIQ_GAS * len(targets) + 200_000,
             label="back-run",
         )
-        paid_by_other = in_force and ctx.chance("paid by another", PAID_BY_OTHER_CHANCE, by=3)
+        paid_by_other = sellable and ctx.chance("paid by another", PAID_BY_OTHER_CHANCE, by=3)
         payer = SEARCHERS[i] if paid_by_other else builder
         label = "paid by another" if paid_by_other else "builder refund"
         refund = s.send(payer, d.svr_recipient, value=refund_amount, gas=21_000, label=label)
