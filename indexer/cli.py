@@ -388,9 +388,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.server import run as serve
 
     dsn = database_url(args)
+    asyncio.run(check_serving_database(dsn))
     check_listen(args.host, args.port, "--port")
     serve(args.host, args.port, dsn, args.cors or [])
     return EXIT_OK
+
+
+async def check_serving_database(dsn: str) -> None:
+    """`serve` starts while the database is down (the API answers 503 until it is up), but
+    a server that says no to this URL (no such database, role or password) failed the
+    app's startup with a traceback and exit 3: refused here as the other commands refuse
+    it, in one line."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except (asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
+        raise UserError(
+            f"cannot use the database at {mask_url(dsn)}: {exc}", EXIT_UNREACHABLE
+        ) from None
+    except (asyncpg.ClientConfigurationError, ValueError, OverflowError) as exc:
+        raise UserError(f"database URL {mask_url(dsn)}: {exc}") from None
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return  # down or busy: the API waits for it
+    await conn.close()
 
 
 def check_listen(host: str, port: int, option: str) -> None:

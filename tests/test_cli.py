@@ -423,6 +423,30 @@ def test_databases_of_one_server_migrated_at_once(pg_template: str) -> None:
             drop_database(dsn)
 
 
+def test_serve_with_a_database_that_says_no(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cli_db: str
+) -> None:
+    """No such database, or no such role: the app's startup failed with a traceback and
+    uvicorn's exit 3 (found by the fuzzer's long run); now one line, exit 3, before
+    listening. A database that is down is waited for, as before."""
+    import api.server
+
+    served: list[str] = []
+    monkeypatch.setattr(api.server, "run", lambda host, port, dsn, cors: served.append(dsn))
+    base = cli_db.rpartition("/")[0]
+    for dsn, says in [
+        (f"{base}/no_such_database_here", 'database "no_such_database_here" does not exist'),
+        ("postgresql://nobody@127.0.0.1:5432/postgres", 'role "nobody" does not exist'),
+    ]:
+        code, stderr = run_main(["--database-url", dsn, "serve", "--port", "1"], capsys)
+        assert code == 3 and says in one_error_line(stderr)
+    down = "postgresql://postgres@127.0.0.1:1/none"
+    with listening_socket() as probe:
+        port = probe.getsockname()[1]
+    code, stderr = run_main(["--database-url", down, "serve", "--port", str(port)], capsys)
+    assert (code, served) == (0, [down]), stderr
+
+
 def test_documented_values_still_parse() -> None:
     """What README, deploy/ and the Dockerfile pass is taken as before."""
     from indexer.cli import build_parser
