@@ -200,7 +200,7 @@ class ChainScenario:
         price = oracles.unreleased[symbol]
         report = oracles.catch_up_report(symbol, False)
         assert report is not None and report.price == price
-        oracles.seen(symbol, price)
+        oracles.seen(symbol, price, follow=False)  # the block's set feeds follow (svr.py)
         if ctx.profile.svr_model == "atlas":
             atlas_catch_up(ctx, oracles, symbol, report, targets)
         else:
@@ -264,7 +264,6 @@ class ChainScenario:
         oracles.new_report(symbol, price, when - 2)
         if foreign:
             oracles.new_report(FOREIGN, price, when - 2)
-        oracles.set_mocks(symbol, price)
         if atlas:
             atlas_metacall(ctx, oracles, symbol, targets, when, foreign)
         else:

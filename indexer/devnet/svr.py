@@ -167,6 +167,14 @@ def _svr_ids(entries: list[dict[str, Any]]) -> list[str]:
     return [e["id"] for e in entries if e["svr"]]
 
 
+def _follow(oracles: Oracles, symbol: str) -> None:
+    """The set feeds of `symbol` to its new report's price, in this block: after the update
+    (a MEV-Share bundle starts with it), before the liquidations that need them."""
+    report = oracles.feeds[symbol].report
+    assert report is not None
+    oracles.set_mocks(symbol, report.price)
+
+
 def _unsold_label(t: Target) -> Label:
     return Label("unsold" if t.label.reason == "svr" else t.label.reason)
 
@@ -191,6 +199,7 @@ def mev_share_bundle(
     s.rpc.call("anvil_setCoinbase", builder)
     update = oracles.send_secondary_by_nodes(symbol)
     other = oracles.send_secondary_by_nodes(FOREIGN) if foreign else None
+    _follow(oracles, symbol)
     agg = oracles.feeds[symbol].address
     # Only an update that would make SVR liquidations has a sale to miss.
     sellable = any(t.label.reason == "svr" for t in targets)
@@ -276,6 +285,7 @@ def mev_share_catch_up(
     """A block with the secondary route's catch-up on a public report (Aave sees it from
     then on) and liquidator EOAs liquidating after it: not SVR, only a catch-up preceded."""
     update = oracles.send_secondary_by_nodes(symbol, report)
+    oracles.set_mocks(symbol, report.price)
     sent = _liquidate_by_eoas(ctx, targets)
     block = ctx.s.mine(ctx.next_time())
     ctx.record_oracle(block, update)
@@ -411,6 +421,7 @@ def atlas_metacall(
         oracles.stored(FOREIGN, False)
     sold = not targets or not ctx.in_force(agg) or not ctx.chance("unsold", UNSOLD_CHANCE)
     bids = _bids(ctx, oracles, targets, auction=True, win=sold)
+    _follow(oracles, symbol)
     sent = _send_metacall(ctx, d.dapp_control, updates, bids, "metacall")
     block = s.mine(when)
     ctx.record_oracle(block, sent)
@@ -450,6 +461,7 @@ def atlas_catch_up(
     agg = oracles.feeds[symbol].address
     updates = [(agg, bytes.fromhex(oracles.transmit_data(symbol, True, report)[2:]))]
     bids = _bids(ctx, oracles, targets, auction=True, win=True)
+    oracles.set_mocks(symbol, report.price)
     sent = _send_metacall(ctx, ctx.d.dapp_control, updates, bids, "catch-up metacall")
     block = ctx.s.mine(ctx.next_time())
     ctx.record_oracle(block, sent)
