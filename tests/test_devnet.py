@@ -1185,9 +1185,10 @@ def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
         assert rec["source_index"] == -1 and rec["token"] is None
         assert rec["recipient"] == recipient
         block = rpc.call("eth_getBlockByNumber", hex(rec["block_number"]), True)
-        # bundle = update, (another protocol's update), back-run, refund; before it the
-        # transactions that move the devnet's mock feeds, if any
+        # bundle = update, (another protocol's update), back-run, refund; after the update
+        # the transactions that move the devnet's mock feeds, if any
         txs = [tx for tx in block["transactions"] if tx["input"][:10] != SET_ANSWER]
+        assert block["transactions"][0]["hash"] == txs[0]["hash"]
         assert len(txs) in (3, 4)
         update, backrun, refund = txs[0], txs[-2], txs[-1]
         if len(txs) == 4:
