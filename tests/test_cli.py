@@ -311,7 +311,12 @@ def test_a_host_that_does_not_resolve(
     import indexer.cli
 
     looked_up: list[str] = []
-    monkeypatch.setattr(indexer.cli, "_resolves", lambda name: looked_up.append(name) or False)
+
+    def resolves(name: str) -> bool:
+        looked_up.append(name)
+        return False
+
+    monkeypatch.setattr(indexer.cli, "_resolves", resolves)
     code, stderr = run_main(["serve", "--host", "nosuch.example"], capsys)
     assert code == 2 and "argument --host: no such host: 'nosuch.example'" in one_error_line(stderr)
     assert indexer.cli._host("::1") == "::1" and indexer.cli._host("10.1.2.3") == "10.1.2.3"
@@ -445,6 +450,16 @@ def test_serve_with_a_database_that_says_no(
         port = probe.getsockname()[1]
     code, stderr = run_main(["--database-url", down, "serve", "--port", str(port)], capsys)
     assert (code, served) == (0, [down]), stderr
+
+
+def test_a_bad_database_url_in_the_environment_names_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """$DATABASE_URL is checked like --database-url, when a command uses it."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@127.0.0.1:99999/d")
+    code, stderr = run_main(["status"], capsys)
+    assert code == 2
+    assert "DATABASE_URL: not a database URL (port '99999'" in one_error_line(stderr)
 
 
 def test_documented_values_still_parse() -> None:

@@ -551,7 +551,7 @@ def real_argv(data: st.DataObject, harness: Harness, path: tuple[str, ...]) -> l
                 value = str(free_port())
             else:
                 value = data.draw(harness.value(action, valid))
-            argv += [f"{flag}={value}"]
+            argv += [f"{flag}={value}".replace("\x00", "")]  # exec() takes no NUL
         if not scope:
             argv += path
     if valid and path == ("serve",) and not any(a.startswith("--port=") for a in argv):
@@ -625,16 +625,21 @@ def test_long_running_commands_for_real(harness: Harness) -> None:
     begun = time.monotonic()
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(lambda a: run_real(a, harness.folder), drawn))
+    findings: list[str] = []
     for outcome in outcomes:
-        result = Outcome(outcome.code, "", outcome.stderr)
-        if outcome.started:
-            # uvicorn shuts down, then ends by the SIGTERM it caught, as a supervisor expects.
-            where = f"argv={outcome.argv!r}\nstderr={outcome.stderr}"
-            assert outcome.code in (0, -signal.SIGTERM), where
-            assert "Traceback" not in outcome.stderr and "ERROR" not in outcome.stderr, where
-        else:
-            check(outcome.argv, result)
-            assert outcome.code != 0 or "--help" in outcome.argv, outcome
+        try:
+            if outcome.started:
+                # uvicorn shuts down, then ends by the SIGTERM it caught, as a supervisor
+                # expects.
+                where = f"argv={outcome.argv!r}\nstderr={outcome.stderr}"
+                assert outcome.code in (0, -signal.SIGTERM), where
+                assert "Traceback" not in outcome.stderr, where
+                assert "ERROR" not in outcome.stderr, where
+            else:
+                check(outcome.argv, Outcome(outcome.code, "", outcome.stderr))
+                assert outcome.code != 0 or "--help" in outcome.argv, outcome
+        except AssertionError as exc:
+            findings.append(str(exc))
     assert harness.snapshots.take() == before
     publish(
         "cli-fuzz-real",
@@ -642,4 +647,6 @@ def test_long_running_commands_for_real(harness: Harness) -> None:
         seconds=round(time.monotonic() - begun, 1),
         started=sum(o.started for o in outcomes),
         exit_codes=dict(Counter(f"{command_of(o.argv)} {o.code}" for o in outcomes)),
+        findings=len(findings),
     )
+    assert not findings, "\n\n".join(findings)
