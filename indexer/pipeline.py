@@ -257,32 +257,46 @@ class ChainIndexer:
         An oracle is often created before its pool, and a source set before the chain's
         start_block is still in force after it. Found once (like a pool's) and kept."""
         assert self.first_block is not None
+        starts = [self.first_block]
+        found = await self._deployments({oracle: "oracle" for oracle in self.oracles})
+        for oracle, block in sorted(found.items()):
+            if isinstance(block, Exception):
+                log.error(
+                    "%s: oracle %s: %s; its sources are read from block %d",
+                    self.chain.name,
+                    oracle,
+                    block,
+                    self.first_block,
+                )
+            else:
+                starts.append(block)
+        return min(starts)
+
+    async def _deployments(self, labels: dict[str, str]) -> dict[str, int | Exception]:
+        """The deployment block of each contract (address -> what it is, for the log): kept
+        in the database, else found on-chain (fetch/deployment.py) and kept; NoCode or
+        NoHistory where it cannot be found."""
         chain_id = self.chain.chain_id
         kept = await self._db(lambda c: writer.pool_deployments(c, chain_id))
         assert isinstance(kept, dict)
         head: int | None = None
-        starts = [self.first_block]
-        for oracle in sorted(self.oracles):
-            block = kept.get(oracle)
+        out: dict[str, int | Exception] = {}
+        for address in sorted(labels):
+            block = kept.get(address)
             if block is None:
                 if head is None:
                     head = int(await self.client.call("eth_blockNumber"), 16)
                 try:
-                    block = await deployment_block(self.client, oracle, head)
+                    block = await deployment_block(self.client, address, head)
                 except (NoCode, NoHistory) as exc:
-                    log.error(
-                        "%s: oracle %s: %s; its sources are read from block %d",
-                        self.chain.name,
-                        oracle,
-                        exc,
-                        self.first_block,
-                    )
+                    out[address] = exc
                     continue
+                log.info("%s: %s deployed in block %d", self.chain.name, labels[address], block)
                 await self._db(
-                    lambda c, o=oracle, b=block: writer.keep_pool_deployment(c, chain_id, o, b)  # type: ignore[misc]
+                    lambda c, a=address, b=block: writer.keep_pool_deployment(c, chain_id, a, b)  # type: ignore[misc]
                 )
-            starts.append(int(block))
-        return min(starts)
+            out[address] = int(block)
+        return out
 
     async def discover_sources(self, to_block: int) -> int:
         """Read every market oracle's AssetSourceUpdated history up to `to_block` (from
@@ -331,23 +345,13 @@ class ChainIndexer:
     async def _find_first_block(self) -> int:
         """The lowest deployment block of the pools without a configured start: found
         on-chain once (fetch/deployment.py) and kept in the database."""
-        assert self.conn is not None
-        kept = await writer.pool_deployments(self.conn, self.chain.chain_id)
+        undated = {p.address: f"{p.market} pool" for p in self.chain.pools if p.start_block is None}
+        found = await self._deployments(undated)
         starts = []
-        head: int | None = None
         for pool in self.chain.pools:
-            block = pool.start_block if pool.start_block is not None else kept.get(pool.address)
-            if block is None:
-                if head is None:
-                    head = int(await self.client.call("eth_blockNumber"), 16)
-                try:
-                    block = await deployment_block(self.client, pool.address, head)
-                except (NoCode, NoHistory) as exc:
-                    raise PoolUnusable(f"{self.chain.name} {pool.market}: {exc}") from None
-                log.info("%s: %s pool deployed in block %d", self.chain.name, pool.market, block)
-                await writer.keep_pool_deployment(
-                    self.conn, self.chain.chain_id, pool.address, block
-                )
+            block = pool.start_block if pool.start_block is not None else found[pool.address]
+            if isinstance(block, Exception):
+                raise PoolUnusable(f"{self.chain.name} {pool.market}: {block}")
             starts.append(block)
         return min(starts)
 

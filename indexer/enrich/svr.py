@@ -87,6 +87,12 @@ def is_new_svr_report(update: OracleUpdate) -> bool:
     return update.kind == "secondary_round_id_updated" and update.route == "secondary"
 
 
+def _aaves_new_report(update: OracleUpdate, book: SourceBook) -> bool:
+    """A new SVR report of a feed that stood behind an Aave source at that position."""
+    pos = update.pos
+    return is_new_svr_report(update) and book.in_force(pos.address, pos.block_number, pos.log_index)
+
+
 class SvrRules:
     def __init__(self, chain: ChainConfig) -> None:
         self.chain = chain
@@ -157,18 +163,12 @@ class SvrRules:
             return {}
         if self.model == "atlas":
             paid = {p.tx_hash for p in payments}
-            return {
-                u.pos.key: u.pos.tx_hash in paid
-                for u in updates
-                if is_new_svr_report(u)
-                and book.in_force(u.pos.address, u.pos.block_number, u.pos.log_index)
-            }
+            return {u.pos.key: u.pos.tx_hash in paid for u in updates if _aaves_new_report(u, book)}
         used = {(m.oracle_tx_hash, m.aggregator) for m in matches.values()}
         return {
             u.pos.key: (u.pos.tx_hash, u.pos.address) in used
             for u in updates
-            if is_new_svr_report(u)
-            and book.in_force(u.pos.address, u.pos.block_number, u.pos.log_index)
+            if _aaves_new_report(u, book)
         }
 
     def blocks_needing_transactions(
@@ -238,10 +238,7 @@ class SvrRules:
             if liq.pos.key in matches:
                 by_tx[liq.pos.tx_hash].append(liq)
         tx_aggregator = {
-            u.pos.tx_hash: u.pos.address
-            for u in updates
-            if is_new_svr_report(u)
-            and book.in_force(u.pos.address, u.pos.block_number, u.pos.log_index)
+            u.pos.tx_hash: u.pos.address for u in updates if _aaves_new_report(u, book)
         }
         payments = []
         for result in results:
