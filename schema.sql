@@ -91,6 +91,14 @@ CREATE TABLE IF NOT EXISTS liquidations (
     svr_chainlink_usd            numeric,
     svr_bid_count                integer,                -- Atlas: the metacall's bids
     svr_best_losing_bid_usd      numeric,                -- Atlas: its best losing bid
+    -- The economics, in USD at block_number: bonus = collateral_usd - debt_usd (what the
+    -- liquidator made), the protocol fee priced as collateral, collateral seized = the
+    -- liquidator's collateral plus the fee. closed_fully: the borrower owed nothing more of
+    -- the debt asset after the call (null when unknown).
+    bonus_usd                    numeric,
+    protocol_fee_usd             numeric,
+    collateral_seized_usd        numeric,
+    closed_fully                 boolean,
     PRIMARY KEY (chain_id, tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS liquidations_chain_block ON liquidations (chain_id, block_number);

@@ -278,6 +278,7 @@ LIQUIDATION_COLUMNS = """
     l.debt_price, l.collateral_usd, l.debt_usd, l.protocol_fee_amount, l.is_svr,
     l.svr_aggregator, l.svr_round_id, l.svr_oracle_tx_hash, l.svr_recaptured_usd,
     l.svr_aave_usd, l.svr_chainlink_usd, l.svr_bid_count, l.svr_best_losing_bid_usd,
+    l.bonus_usd, l.protocol_fee_usd, l.collateral_seized_usd, l.closed_fully,
     ca.symbol AS collateral_symbol, ca.decimals AS collateral_decimals,
     da.symbol AS debt_symbol, da.decimals AS debt_decimals,
     (l.block_number <= cs.finalized_block) IS TRUE AS finalized"""
@@ -506,17 +507,21 @@ LIMIT {limit}
 
 STATS_MEASURES_ROLLUP = """sum(r.liquidation_count) AS liquidation_count,
            sum(r.debt_usd) AS debt_usd, sum(r.collateral_usd) AS collateral_usd,
-           sum(r.svr_count) AS svr_count, sum(r.svr_debt_usd) AS svr_debt_usd"""
+           sum(r.svr_count) AS svr_count, sum(r.svr_debt_usd) AS svr_debt_usd,
+           sum(r.bonus_usd) AS bonus_usd, sum(r.protocol_fee_usd) AS protocol_fee_usd"""
 
 # svr: true keeps the SVR part of each measure, svr: false the rest (total minus SVR part).
 STATS_MEASURES_ROLLUP_SVR = """sum(r.svr_count) AS liquidation_count,
            sum(r.svr_debt_usd) AS debt_usd, sum(r.svr_collateral_usd) AS collateral_usd,
-           sum(r.svr_count) AS svr_count, sum(r.svr_debt_usd) AS svr_debt_usd"""
+           sum(r.svr_count) AS svr_count, sum(r.svr_debt_usd) AS svr_debt_usd,
+           sum(r.svr_bonus_usd) AS bonus_usd, sum(r.svr_protocol_fee_usd) AS protocol_fee_usd"""
 
 STATS_MEASURES_ROLLUP_NOT_SVR = """sum(r.liquidation_count - r.svr_count) AS liquidation_count,
            sum(r.debt_usd - r.svr_debt_usd) AS debt_usd,
            sum(r.collateral_usd - r.svr_collateral_usd) AS collateral_usd,
-           0 AS svr_count, 0 AS svr_debt_usd"""
+           0 AS svr_count, 0 AS svr_debt_usd,
+           sum(r.bonus_usd - r.svr_bonus_usd) AS bonus_usd,
+           sum(r.protocol_fee_usd - r.svr_protocol_fee_usd) AS protocol_fee_usd"""
 
 STATS_MEASURES_ROLLUP_BY_SVR = {
     None: STATS_MEASURES_ROLLUP,
@@ -528,7 +533,9 @@ STATS_MEASURES_BASE = """count(*) AS liquidation_count,
            coalesce(sum(l.debt_usd), 0) AS debt_usd,
            coalesce(sum(l.collateral_usd), 0) AS collateral_usd,
            count(*) FILTER (WHERE l.is_svr) AS svr_count,
-           coalesce(sum(l.debt_usd) FILTER (WHERE l.is_svr), 0) AS svr_debt_usd"""
+           coalesce(sum(l.debt_usd) FILTER (WHERE l.is_svr), 0) AS svr_debt_usd,
+           coalesce(sum(l.bonus_usd), 0) AS bonus_usd,
+           coalesce(sum(l.protocol_fee_usd), 0) AS protocol_fee_usd"""
 
 STATS_FROM = {
     StatsSource.CHAIN_ROLLUP_HOURLY: "chain_rollup_hourly r",

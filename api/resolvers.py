@@ -184,6 +184,9 @@ class Query:
                 collateral_usd=_dec(r["collateral_usd"]),
                 svr_count=_int(r["svr_count"]),
                 svr_debt_usd=_dec(r["svr_debt_usd"]),
+                bonus_usd=_dec(r["bonus_usd"]),
+                protocol_fee_usd=_dec(r["protocol_fee_usd"]),
+                collateral_seized_usd=_dec(r["collateral_usd"]) + _dec(r["protocol_fee_usd"]),
                 source=source,
             )
             for r in rows

@@ -143,6 +143,21 @@ class Liquidation:
     debt_usd: Decimal | None = strawberry.field(
         description="debtToCover in USD at this block; null without a price."
     )
+    bonus_usd: Decimal | None = strawberry.field(
+        description="What the liquidator made: collateralUsd - debtUsd; null without both prices."
+    )
+    protocol_fee_usd: Decimal | None = strawberry.field(
+        description="protocolFeeAmount in USD at the collateral's price; null when either "
+        "is unknown."
+    )
+    collateral_seized_usd: Decimal | None = strawberry.field(
+        description="Everything taken from the borrower: collateralUsd + protocolFeeUsd."
+    )
+    closed_fully: bool | None = strawberry.field(
+        description="Whether the borrower owed none of the debt asset after this call (the "
+        "debt tokens' balances at the end of the block, for the block's last liquidation of "
+        "that borrower and asset); null when unknown."
+    )
     finalized: bool = strawberry.field(
         description="Whether the block is at or below the chain's finalized block (a "
         "non-final row may still disappear in a reorg)."
@@ -176,8 +191,7 @@ def make_liquidation(row: asyncpg.Record) -> Liquidation:
     chain_id = row["chain_id"]
     svr = None
     if row["is_svr"]:
-        c_usd, d_usd = row["collateral_usd"], row["debt_usd"]
-        bonus = None if c_usd is None or d_usd is None else c_usd - d_usd
+        bonus = row["bonus_usd"]
         svr = SvrAttribution(
             aggregator=Address(row["svr_aggregator"]) if row["svr_aggregator"] else None,
             round_id=BigInt(row["svr_round_id"]) if row["svr_round_id"] is not None else None,
@@ -223,6 +237,10 @@ def make_liquidation(row: asyncpg.Record) -> Liquidation:
         debt_price=_price(row["debt_price"]),
         collateral_usd=row["collateral_usd"],
         debt_usd=row["debt_usd"],
+        bonus_usd=row["bonus_usd"],
+        protocol_fee_usd=row["protocol_fee_usd"],
+        collateral_seized_usd=row["collateral_seized_usd"],
+        closed_fully=row["closed_fully"],
         finalized=row["finalized"],
         svr=svr,
     )
@@ -285,6 +303,13 @@ class LiquidationStatsRow:
     collateral_usd: Decimal
     svr_count: int
     svr_debt_usd: Decimal
+    bonus_usd: Decimal = strawberry.field(
+        description="Liquidation bonuses: collateral received minus debt repaid, in USD."
+    )
+    protocol_fee_usd: Decimal = strawberry.field(description="Fees to the Aave treasury, USD.")
+    collateral_seized_usd: Decimal = strawberry.field(
+        description="Collateral taken from borrowers: collateralUsd + protocolFeeUsd."
+    )
     source: StatsSource = strawberry.field(
         description="The table that answered the query (the same on every row)."
     )

@@ -100,6 +100,7 @@ def warm(indexer: ChainIndexer, memory: MemoryChain) -> None:
         indexer.tokens.tokens[address] = Token(address, symbol, decimals)
         indexer.enricher.fees.atokens[(POOL, address)] = atoken
         indexer.enricher.fees.treasury[atoken] = TREASURY
+        indexer.enricher.closures.debt_tokens[(POOL, address)] = (atoken,)  # any contract
     oracle = indexer.enricher.oracles[POOL]
     oracle.cache.clear()
     oracle.cache.update(memory.prices)

@@ -41,6 +41,10 @@ class LiquidationRow(NamedTuple):
     svr_chainlink_usd: Decimal | None
     svr_bid_count: int | None
     svr_best_losing_bid_usd: Decimal | None
+    bonus_usd: Decimal | None
+    protocol_fee_usd: Decimal | None
+    collateral_seized_usd: Decimal | None
+    closed_fully: bool | None
 
 
 class OracleUpdateRow(NamedTuple):

@@ -23,6 +23,7 @@ from tests.test_api_support import (
     CHAIN_IDS,
     ENUM_CHAIN,
     HIGH,
+    NO_TOTALS,
     T0,
     StatsKey,
     api_client,
@@ -60,7 +61,8 @@ query($id: ID!) {
   liquidation(id: $id) {
     id chain chainId blockNumber blockHash blockTime txHash txIndex logIndex pool market user
     liquidator debtToCover liquidatedCollateralAmount protocolFeeAmount receiveAToken
-    collateralPrice debtPrice collateralUsd debtUsd finalized
+    collateralPrice debtPrice collateralUsd debtUsd finalized bonusUsd protocolFeeUsd
+    collateralSeizedUsd closedFully
     collateralAsset { chain chainId address symbol decimals }
     debtAsset { chain chainId address symbol decimals }
     svr {
@@ -158,6 +160,10 @@ async def test_liquidation_has_every_field_exact(
         "collateralPrice": price(r["collateral_price"]),
         "debtPrice": price(r["debt_price"]),
         "collateralUsd": usd(r["collateral_usd"]),
+        "bonusUsd": usd(r["bonus_usd"]),
+        "protocolFeeUsd": usd(r["protocol_fee_usd"]),
+        "collateralSeizedUsd": usd(r["collateral_seized_usd"]),
+        "closedFully": r["closed_fully"],
         "debtUsd": usd(r["debt_usd"]),
         "finalized": DS.finalized(r),
         "collateralAsset": asset(r["collateral_asset"]),
@@ -373,7 +379,7 @@ async def test_stats_equal_group_by_over_the_rows(
     assert result["source"] == source
     expected = expected_stats(DS, f or {}, dims)
     if not dims and not expected:
-        expected = {(None,) * 6: (0, Decimal(0), Decimal(0), 0, Decimal(0))}
+        expected = {(None,) * 6: NO_TOTALS}
     assert stats_by_key(result["rows"]) == expected
     keys = [
         (
@@ -456,7 +462,9 @@ CHAIN_ROLLUP_CASES: list[tuple[dict[str, Any] | None, list[str], str]] = [
 GROUP_BY_SQL = """
 SELECT {chain} AS chain_id, {period} AS period, count(*) AS n,
        coalesce(sum(debt_usd), 0) AS debt, coalesce(sum(collateral_usd), 0) AS coll,
-       count(*) FILTER (WHERE is_svr) AS s, coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0) AS sd
+       count(*) FILTER (WHERE is_svr) AS s, coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0) AS sd,
+       coalesce(sum(bonus_usd), 0) AS bonus, coalesce(sum(protocol_fee_usd), 0) AS fee,
+       coalesce(sum(collateral_seized_usd), 0) AS seized
 FROM liquidations
 WHERE ($1::integer[] IS NULL OR chain_id = ANY($1)) AND ($2::timestamptz IS NULL OR
        block_time >= $2) AND ($3::timestamptz IS NULL OR block_time < $3)
@@ -493,7 +501,7 @@ async def test_chain_rollups_equal_sql_group_by(
         await conn.close()
     want = {
         (r["chain_id"], r["period"], None, None, None, None): (
-            r["n"], r["debt"], r["coll"], r["s"], r["sd"]
+            r["n"], r["debt"], r["coll"], r["s"], r["sd"], r["bonus"], r["fee"], r["seized"]
         )
         for r in rows
     }  # fmt: skip

@@ -20,6 +20,7 @@ from api import queries
 from tests.test_api_support import (
     CHAIN_ENUM,
     DAYS,
+    NO_TOTALS,
     T0,
     api_client,
     build_dataset,
@@ -515,8 +516,8 @@ async def test_fuzz_filters_match_the_oracle(
 
 STATS_FUZZ = """query($f: LiquidationFilter, $g: [StatsDimension!]) {
   liquidationStats(filter: $f, groupBy: $g) {
-    source chainId market period liquidator count debtUsd collateralUsd svrCount svrDebtUsd
-    collateralAsset { address } debtAsset { address } } }"""
+    source chainId market period liquidator count debtUsd collateralUsd svrCount svrDebtUsd bonusUsd
+    protocolFeeUsd collateralSeizedUsd collateralAsset { address } debtAsset { address } } }"""
 
 valid_filters = st.fixed_dictionaries(
     {},
@@ -575,5 +576,5 @@ async def test_fuzz_stats_equal_group_by(
     assert not body.get("errors"), body
     expected = expected_stats(DS, f, dims)
     if not dims and not expected:
-        expected = {(None,) * 6: (0, Decimal(0), Decimal(0), 0, Decimal(0))}
+        expected = {(None,) * 6: NO_TOTALS}
     assert stats_by_key(body["data"]["liquidationStats"]) == expected

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import asyncpg
@@ -50,13 +50,17 @@ LIQUIDATION_COLUMNS = [
     "debt_to_cover", "liquidated_collateral_amount", "receive_atoken", "collateral_price",
     "debt_price", "collateral_usd", "debt_usd", "protocol_fee_amount", "is_svr",
     "svr_aggregator", "svr_round_id", "svr_oracle_tx_hash", "svr_recaptured_usd",
-    "svr_aave_usd", "svr_chainlink_usd",
+    "svr_aave_usd", "svr_chainlink_usd", "bonus_usd", "protocol_fee_usd",
+    "collateral_seized_usd", "closed_fully",
 ]  # fmt: skip
 RECAPTURE_COLUMNS = [
     "chain_id", "block_number", "block_hash", "block_time", "tx_hash", "source_index",
     "recipient", "token", "amount", "amount_usd", "aggregator", "market", "liquidation_ids",
     "aave_bps", "aave_usd", "chainlink_usd", "split_rule",
 ]  # fmt: skip
+
+
+EXACT = Context(prec=160)
 
 
 def h(*parts: object, n: int = 64) -> str:
@@ -191,6 +195,15 @@ def _liquidation(
         "svr_aave_usd": None,
         "svr_chainlink_usd": None,
     }
+    fee = row["protocol_fee_amount"]
+    fee_usd = _usd(int(fee), c_price, c_dec) if priced and fee is not None else None
+    closure = int(h("closed", tx, log_index)[2:4], 16) % 3  # not from rnd: the rest stays
+    row.update(
+        bonus_usd=EXACT.subtract(row["collateral_usd"], row["debt_usd"]) if priced else None,
+        protocol_fee_usd=fee_usd,
+        collateral_seized_usd=EXACT.add(row["collateral_usd"], fee_usd or 0) if priced else None,
+        closed_fully=None if closure == 2 else closure == 1,
+    )
     if is_svr:
         recaptured = (row["debt_usd"] or Decimal(0)) * Decimal("0.0237")
         aave = recaptured * Decimal("0.65")
@@ -404,14 +417,26 @@ def trunc(t: datetime, unit: str) -> datetime:
 StatsKey = tuple[Any, ...]
 
 
-def expected_stats(
-    ds: Dataset, f: dict[str, Any], dims: list[str]
-) -> dict[StatsKey, tuple[int, Decimal, Decimal, int, Decimal]]:
+# count, debt, collateral, SVR count, SVR debt, bonus, protocol fee, collateral seized
+StatsTotals = tuple[int, Decimal, Decimal, int, Decimal, Decimal, Decimal, Decimal]
+NO_TOTALS: StatsTotals = (
+    0,
+    Decimal(0),
+    Decimal(0),
+    0,
+    Decimal(0),
+    Decimal(0),
+    Decimal(0),
+    Decimal(0),
+)
+
+
+def expected_stats(ds: Dataset, f: dict[str, Any], dims: list[str]) -> dict[StatsKey, StatsTotals]:
     d = set(dims)
     if d & {"COLLATERAL_ASSET", "DEBT_ASSET"}:
         d.add("CHAIN")
     unit = next((u for u in ("HOUR", "DAY", "WEEK", "MONTH") if u in d), None)
-    acc: dict[StatsKey, list[Any]] = defaultdict(lambda: [0, Decimal(0), Decimal(0), 0, Decimal(0)])
+    acc: dict[StatsKey, list[Any]] = defaultdict(lambda: list(NO_TOTALS))
     for r in ds.liquidations:
         if not matches(ds, r, f):
             continue
@@ -430,21 +455,25 @@ def expected_stats(
         if r["is_svr"]:
             a[3] += 1
             a[4] = HIGH.add(a[4], r["debt_usd"] or 0)
-    return {k: (v[0], v[1], v[2], v[3], v[4]) for k, v in acc.items()}
+        a[5] = HIGH.add(a[5], r["bonus_usd"] or 0)
+        a[6] = HIGH.add(a[6], r["protocol_fee_usd"] or 0)
+        a[7] = HIGH.add(a[7], r["collateral_seized_usd"] or 0)
+    return {k: (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]) for k, v in acc.items()}
 
 
 STATS_Q = """
 query($f: LiquidationFilter, $g: [StatsDimension!]) {
   liquidationStats(filter: $f, groupBy: $g) {
     source chain chainId market period liquidator count debtUsd collateralUsd svrCount
-    svrDebtUsd collateralAsset { address symbol } debtAsset { address symbol }
+    svrDebtUsd bonusUsd protocolFeeUsd collateralSeizedUsd
+    collateralAsset { address symbol } debtAsset { address symbol }
   }
 }"""
 
 
 def stats_by_key(
     rows: list[dict[str, Any]],
-) -> dict[StatsKey, tuple[int, Decimal, Decimal, int, Decimal]]:
+) -> dict[StatsKey, StatsTotals]:
     out = {}
     for r in rows:
         key = (
@@ -462,6 +491,9 @@ def stats_by_key(
             Decimal(r["collateralUsd"]),
             r["svrCount"],
             Decimal(r["svrDebtUsd"]),
+            Decimal(r["bonusUsd"]),
+            Decimal(r["protocolFeeUsd"]),
+            Decimal(r["collateralSeizedUsd"]),
         )
     return out
 

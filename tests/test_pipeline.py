@@ -62,6 +62,10 @@ async def test_every_liquidation_matches_the_manifest(indexed: Any) -> None:
         }
         expected_total = sum(len(c["liquidations"]) for c in manifest["chains"].values())
         assert len(rows) == expected_total > 0
+        closures = [
+            liq["closed_fully"] for c in manifest["chains"].values() for liq in c["liquidations"]
+        ]
+        assert True in closures and False in closures  # both cases are exercised
         for chain in manifest["chains"].values():
             assets = chain["assets"]
             for liq in chain["liquidations"]:
@@ -88,6 +92,12 @@ async def test_every_liquidation_matches_the_manifest(indexed: Any) -> None:
                     liq["liquidated_collateral_amount"], liq["collateral_price"], c_dec
                 )
                 assert row["protocol_fee_amount"] == Decimal(liq["protocol_fee_amount"])
+                fee_usd = usd(liq["protocol_fee_amount"], liq["collateral_price"], c_dec)
+                assert row["protocol_fee_usd"] == fee_usd
+                with localcontext(prec=200):
+                    assert row["bonus_usd"] == row["collateral_usd"] - row["debt_usd"]
+                    assert row["collateral_seized_usd"] == row["collateral_usd"] + fee_usd
+                assert row["closed_fully"] == liq["closed_fully"], liq["id"]
                 assert row["is_svr"] == bool(liq["svr"]), liq["id"]
                 if liq["svr"]:
                     assert row["svr_aggregator"] == liq["svr_aggregator"]

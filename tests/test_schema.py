@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from indexer.enrich.prices import EXACT, usd
 from indexer.records import LIQUIDATION_COLUMNS, Batch, LiquidationRow
 from indexer.store import writer
 from indexer.store.migrate import SCHEMA_VERSION, SchemaTooNew, migrate
@@ -22,6 +23,7 @@ from indexer.store.rollups import DRIFT_CHECKS, LIQUIDATION_ROLLUP_DRIFT, rollup
 from indexer.store.rollups import ROLLUPS as SPEC
 
 ROOT = Path(__file__).resolve().parents[1]
+ECONOMICS = ("bonus_usd", "protocol_fee_usd", "collateral_seized_usd", "closed_fully")
 ROLLUPS = tuple(DRIFT_CHECKS)
 
 
@@ -88,9 +90,13 @@ def _rows(n: int, svr_every: int = 3) -> list[dict[str, object]]:
                 "debt_price": Decimal(10**8),
                 "collateral_usd": Decimal(i) / 7,
                 "debt_usd": Decimal(i) / 3,
-                "protocol_fee_amount": None,
+                "protocol_fee_amount": Decimal(10**15 + i) if i % 4 else None,
                 "is_svr": svr,
                 "svr_aggregator": "0xagg" if svr else None,
+                "bonus_usd": Decimal(i) / 7 - Decimal(i) / 3,
+                "protocol_fee_usd": Decimal(i) / 11 if i % 4 else None,
+                "collateral_seized_usd": Decimal(i) / 7 + (Decimal(i) / 11 if i % 4 else 0),
+                "closed_fully": i % 3 == 1,
             }
         )
     return rows
@@ -102,10 +108,12 @@ async def _insert(
     svr_every: int = 3,
     market: bool = True,
     pools: dict[str, str] | None = None,
+    economics: bool = True,
 ) -> None:
     """Insert _rows(n), their pools renamed by `pools`; without `market` as into a database
-    from before version 3."""
-    columns = [c for c in LIQUIDATION_COLUMNS[:23] if market or c != "market"]
+    from before version 3, without `economics` from before version 4."""
+    kept = LIQUIDATION_COLUMNS[:23] + (ECONOMICS if economics and market else ())
+    columns = [c for c in kept if market or c != "market"]
     rows = [
         {**r, "pool": (pools or {}).get(str(r["pool"]), r["pool"])} for r in _rows(n, svr_every)
     ]
@@ -304,6 +312,46 @@ async def test_version_2_database_is_upgraded(db_dsn: str) -> None:
         await conn.execute("DELETE FROM liquidations WHERE block_number >= 60")
         await conn.execute("DELETE FROM svr_recaptures WHERE tx_hash = '0xr1'")
         assert set((await rollup_drift(conn)).values()) == {0}
+
+
+async def test_version_3_database_is_upgraded(db_dsn: str) -> None:
+    """A database at schema version 3 gets each liquidation's economics computed from its
+    stored amounts and prices exactly as the indexer computes them, closed_fully unknown,
+    and the new rollup measures from the base rows."""
+    rows = _rows(90)
+    async with _old_database(db_dsn, "schema_v3.sql") as conn:
+        await _insert(conn, 90, economics=False)
+        await conn.executemany(
+            "INSERT INTO assets VALUES ($1, $2, $3, $4)",
+            [(chain, f"0xc{i}", f"C{i}", 6 + 6 * i) for chain in (1, 137) for i in range(2)],
+        )  # 0xc2 has no metadata: its fee stays unpriced
+        assert await conn.fetchval("SELECT max(version) FROM schema_version") == 3
+        assert await migrate(conn) == SCHEMA_VERSION
+        assert await _rollup_layout(conn) == _spec_layout()
+        assert set((await rollup_drift(conn)).values()) == {0}
+        got = {r["tx_hash"]: r for r in await conn.fetch("SELECT * FROM liquidations")}
+        decimals = {"0xc0": 6, "0xc1": 12}
+        for row in rows:
+            stored = got[row["tx_hash"]]
+            collateral, debt = row["collateral_usd"], row["debt_usd"]
+            assert stored["bonus_usd"] == EXACT.subtract(collateral, debt)  # type: ignore[arg-type]
+            fee, asset = row["protocol_fee_amount"], row["collateral_asset"]
+            fee_usd = (
+                usd(int(fee), int(row["collateral_price"]), decimals[asset])  # type: ignore[call-overload]
+                if fee is not None and asset in decimals
+                else None
+            )
+            assert stored["protocol_fee_usd"] == fee_usd
+            if asset in decimals:
+                seized = EXACT.add(collateral, fee_usd or 0)  # type: ignore[arg-type]
+                assert stored["collateral_seized_usd"] == seized
+            assert stored["closed_fully"] is None
+        assert any(r["protocol_fee_usd"] for r in got.values())
+        bonus = await conn.fetchval("SELECT sum(bonus_usd) FROM chain_rollup_daily")
+        assert bonus == await conn.fetchval("SELECT sum(bonus_usd) FROM liquidations")
+        assert bonus < 0  # the rows' collateral is worth less than their debt
+        with pytest.raises(asyncpg.RaiseError, match="insert/delete only"):
+            await conn.execute("UPDATE liquidations SET closed_fully = true")
 
 
 def test_migrate_command_takes_the_configured_markets(db_dsn: str, tmp_path: Path) -> None:

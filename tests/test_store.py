@@ -55,6 +55,10 @@ def make_batch(first: int, last: int, per_block: int = 2, svr_every: int = 3) ->
                     None,
                     None,  # no auction on chain (not Atlas)
                     None,
+                    Decimal(block) / 4 - Decimal(block),  # bonus_usd
+                    Decimal(block) / 400,  # protocol_fee_usd
+                    Decimal(block) / 4 + Decimal(block) / 400,  # collateral_seized_usd
+                    block % 2 == 0,  # closed_fully
                 )
             )
             if svr:

@@ -96,6 +96,10 @@ def _log_tail(path: Path) -> str:
     return "no output"
 
 
+#: More blocks than any devnet mines (the default scenario's chains hold about 1,000).
+STATES_IN_MEMORY = 100_000
+
+
 def _anvil_args(
     binary: Path, port: int, chain_id: int, block_time: float | None, cache: Path
 ) -> list[str]:
@@ -104,6 +108,9 @@ def _anvil_args(
         # devnet down) rather than anvil's global temp folder, where a killed node would
         # leave them behind for good.
         "--cache-path": str(cache),
+        # Every block's state in memory, none spilled: anvil_reorg back to a state anvil
+        # had moved to disk (about 200 blocks deep) leaves the contracts without code.
+        "--prune-history": str(STATES_IN_MEMORY),
         "--host": "127.0.0.1",
         "--port": str(port),
         "--chain-id": str(chain_id),

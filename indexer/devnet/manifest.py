@@ -318,6 +318,33 @@ def fill_prices(
         e["debt_price"] = prices[(e["market"], e["block_number"], e["debt_asset"])]
 
 
+BALANCE_OF = "0x70a08231"
+
+
+def fill_closures(session: ChainSession, d: Deployment, entries: list[dict[str, Any]]) -> None:
+    """closed_fully: the borrower owes none of the debt asset after the liquidation. The
+    debt token balances (variable and stable) at the end of the block hold for the block's
+    last liquidation of that borrower, market and asset; an earlier one left debt for it."""
+    last: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    for e in sorted(entries, key=lambda e: (e["block_number"], e["tx_index"], e["log_index"])):
+        last[(e["market"], e["user"], e["debt_asset"], e["block_number"])] = e
+    keys = sorted(last)
+    calls = []
+    for market, user, asset, number in keys:
+        reserve = next(a for a in d.markets[market].assets.values() if a.address == asset)
+        for token in (reserve.variable_debt_token, reserve.stable_debt_token):
+            data = BALANCE_OF + "0" * 24 + user[2:]
+            calls.append(("eth_call", [{"to": token, "data": data}, hex(number)]))
+    answers = iter(session.rpc.batch(calls))
+    finals = set()
+    for key in keys:
+        owed = int(next(answers), 16) + int(next(answers), 16)
+        if owed == 0:
+            finals.add(id(last[key]))
+    for e in entries:
+        e["closed_fully"] = id(e) in finals
+
+
 def _chain_order(entry: dict[str, Any]) -> tuple[int, int]:
     return entry["block_number"], entry["log_index"]
 

@@ -286,7 +286,7 @@ class ChainScenario:
         book.refresh(candidates)
         due: list[Target] = []
         for p in candidates:
-            if p.closed or p.hf is None or p.hf >= 1.0:
+            if p.closed or p.hf is None or p.hf >= 1.0 or p.spared():
                 continue
             if not p.deferred and rng.random() < DEFER:
                 p.deferred = True
@@ -384,4 +384,5 @@ class ChainScenario:
         ctx.s.mine_empty(FINALITY_BLOCKS)
         oracles = {name: m.oracle for name, m in ctx.d.markets.items()}
         mf.fill_prices(ctx.s, oracles, ctx.journal.liquidations)
+        mf.fill_closures(ctx.s, ctx.d, ctx.journal.liquidations)
         return ctx.journal

@@ -10,8 +10,9 @@ from decimal import Decimal
 
 from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Liquidation, OracleUpdate
+from indexer.enrich.closure import DebtClosures
 from indexer.enrich.fees import TreasuryFees
-from indexer.enrich.prices import PriceOracle, usd
+from indexer.enrich.prices import EXACT, PriceOracle, usd
 from indexer.enrich.sources import SourceBook, rows_for
 from indexer.enrich.svr import NO_SHARE, Payment, SvrMatch, SvrRules, SvrShare, liquidation_shares
 from indexer.enrich.tokens import Token, TokenRegistry
@@ -27,6 +28,24 @@ ROW_CHUNK = 1000
 Prices = dict[tuple[str, int], int | None]
 _NO_AUCTION = (None, None)  # svr_bid_count, svr_best_losing_bid_usd
 _NOT_SVR = (False, None, None, None, *NO_SHARE, *_NO_AUCTION)  # is_svr .. the auction
+
+
+def economics(
+    collateral_usd: Decimal | None,
+    debt_usd: Decimal | None,
+    fee_usd: Decimal | None,
+    closed_fully: bool | None,
+) -> tuple[Decimal | None, Decimal | None, Decimal | None, bool | None]:
+    """bonus_usd, protocol_fee_usd, collateral_seized_usd, closed_fully: the liquidator's
+    gain (collateral received minus debt repaid) and everything taken from the borrower
+    (the liquidator's collateral and the treasury's fee), exact."""
+    bonus = (
+        None
+        if collateral_usd is None or debt_usd is None
+        else EXACT.subtract(collateral_usd, debt_usd)
+    )
+    seized = None if collateral_usd is None else EXACT.add(collateral_usd, fee_usd or 0)
+    return bonus, fee_usd, seized, closed_fully
 
 
 def oracle_markets(chain: ChainConfig) -> dict[str, list[str]]:
@@ -56,6 +75,7 @@ class Enricher:
         self.book = book if book is not None else SourceBook(chain.svr.aggregators)
         self.svr = SvrRules(chain)
         self.fees = TreasuryFees(client, chain.max_block_range)
+        self.closures = DebtClosures(client)
 
     def forget_above(self, block: int) -> None:
         """After a rollback to `block`: what was read of the replaced blocks is stale."""
@@ -92,6 +112,7 @@ class Enricher:
         batch.assets.extend(self._asset_rows(learned))
 
         fees = await self.fees.fees(liqs)
+        closed = await self.closures.closed(liqs)
         book = self.book.extended(batch.asset_sources)  # this range's own switches count
         matches = self.svr.attribute(liqs, updates, book)
         payments = await self._payments(decoded, matches, book)
@@ -136,7 +157,7 @@ class Enricher:
             for tx, auction in auctions.items()
         }
         batch.liquidations = await self._liquidation_rows(
-            liqs, times, prices, fees, matches, shares, depth
+            liqs, times, prices, fees, closed, matches, shares, depth
         )
         sold = self.svr.sold(updates, matches, payments, book)
         batch.oracle_updates = [
@@ -177,6 +198,7 @@ class Enricher:
         times: dict[int, datetime],
         prices: dict[str, Prices],
         fees: dict[tuple[str, int], int | None],
+        closed: dict[tuple[str, int], bool | None],
         matches: dict[tuple[str, int], SvrMatch],
         shares: dict[tuple[str, int], SvrShare],
         depth: dict[str, tuple[int, Decimal | None]],
@@ -205,6 +227,18 @@ class Enricher:
                 collateral, debt = liq.collateral_asset, liq.debt_asset
                 c_price = pool_prices.get((collateral, block))
                 d_price = pool_prices.get((debt, block))
+                c_usd = (
+                    None
+                    if c_price is None
+                    else usd(liq.liquidated_collateral_amount, c_price, decimals[collateral])
+                )
+                d_usd = None if d_price is None else usd(liq.debt_to_cover, d_price, decimals[debt])
+                fee = fees.get(key)
+                fee_usd = (
+                    None
+                    if fee is None or c_price is None
+                    else usd(fee, c_price, decimals[collateral])
+                )
                 match = matches.get(key)
                 rows.append(
                     make_row(
@@ -227,15 +261,9 @@ class Enricher:
                             liq.receive_atoken,
                             c_price,
                             d_price,
-                            None
-                            if c_price is None
-                            else usd(
-                                liq.liquidated_collateral_amount, c_price, decimals[collateral]
-                            ),
-                            None
-                            if d_price is None
-                            else usd(liq.debt_to_cover, d_price, decimals[debt]),
-                            fees.get(key),
+                            c_usd,
+                            d_usd,
+                            fee,
                         )
                         + (
                             _NOT_SVR
@@ -249,6 +277,7 @@ class Enricher:
                                 *depth.get(pos.tx_hash, _NO_AUCTION),
                             )
                         )
+                        + economics(c_usd, d_usd, fee_usd, closed.get(key))
                     )
                 )
         return rows

@@ -16,7 +16,7 @@ from indexer.store.locks import hold_migration_lock
 from indexer.store.rollups import ROLLUP_SQL, drop_sql, rebuild_sql
 
 CREATE_DATABASE = 'CREATE DATABASE "{name}"'
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class SchemaTooNew(Exception):
@@ -88,6 +88,30 @@ ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS svr_bid_count integer;
 ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS svr_best_losing_bid_usd numeric;
 """
 
+LIQUIDATION_ROLLUPS = ALL_ROLLUPS[:4]
+
+# Version 4's own part: each liquidation's economics, computed from its stored amounts and
+# prices exactly as the indexer does (USD = amount x price x 10^-(decimals + 8), the
+# collateral token's decimals from assets); closed_fully stays unknown for rows from before.
+ECONOMICS_COLUMNS = """
+DROP TRIGGER IF EXISTS liquidations_no_update ON liquidations;
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS bonus_usd numeric;
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS protocol_fee_usd numeric;
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS collateral_seized_usd numeric;
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS closed_fully boolean;
+UPDATE liquidations l SET
+    bonus_usd = l.collateral_usd - l.debt_usd,
+    protocol_fee_usd = CASE WHEN l.collateral_usd IS NOT NULL THEN
+        (l.protocol_fee_amount * l.collateral_price)
+        * ('1e-' || (a.decimals + 8))::numeric END,
+    collateral_seized_usd = l.collateral_usd + coalesce(
+        (l.protocol_fee_amount * l.collateral_price) * ('1e-' || (a.decimals + 8))::numeric, 0)
+FROM assets a
+WHERE a.chain_id = l.chain_id AND a.address = l.collateral_asset
+  AND l.collateral_usd IS NOT NULL;
+UPDATE liquidations SET bonus_usd = collateral_usd - debt_usd
+WHERE bonus_usd IS NULL AND collateral_usd IS NOT NULL AND debt_usd IS NOT NULL;
+"""
 
 STEPS = {
     # Version 1 kept an hour grain per asset pair in liquidation_rollup and assets in
@@ -100,6 +124,12 @@ STEPS = {
     3: Step(
         before=drop_sql(*ALL_ROLLUPS) + "\n" + MARKET_COLUMNS,
         after=rebuild_sql(*ALL_ROLLUPS),
+    ),
+    # Version 4: the liquidations' economics (bonus, protocol fee and collateral seized in
+    # USD, whether the debt was closed), measures of the liquidation rollups.
+    4: Step(
+        before=drop_sql(*LIQUIDATION_ROLLUPS) + "\n" + ECONOMICS_COLUMNS,
+        after=rebuild_sql(*LIQUIDATION_ROLLUPS),
     ),
 }
 if max(STEPS) != SCHEMA_VERSION:

@@ -98,6 +98,13 @@ LIQUIDATION_MEASURES = {
     "svr_count": Col("bigint", "count(*) FILTER (WHERE is_svr)"),
     "svr_debt_usd": Col("numeric", "coalesce(sum(debt_usd) FILTER (WHERE is_svr), 0)"),
     "svr_collateral_usd": Col("numeric", "coalesce(sum(collateral_usd) FILTER (WHERE is_svr), 0)"),
+    # the economics (collateral seized = collateral_usd + protocol_fee_usd, summed)
+    "bonus_usd": Col("numeric", "coalesce(sum(bonus_usd), 0)"),
+    "protocol_fee_usd": Col("numeric", "coalesce(sum(protocol_fee_usd), 0)"),
+    "svr_bonus_usd": Col("numeric", "coalesce(sum(bonus_usd) FILTER (WHERE is_svr), 0)"),
+    "svr_protocol_fee_usd": Col(
+        "numeric", "coalesce(sum(protocol_fee_usd) FILTER (WHERE is_svr), 0)"
+    ),
 }
 LIQUIDATIONS = (Feed("liquidations", LIQUIDATION_MEASURES),)
 LIQUIDATIONS_EMPTY = ("liquidation_count",)
