@@ -39,6 +39,13 @@ class LiquidationOrder(Enum):
     DEBT_USD_ASC = "DEBT_USD_ASC"
 
 
+@strawberry.enum(description="Orders of `liquidators`, largest first; ties break on the address.")
+class LiquidatorOrder(Enum):
+    COUNT = "COUNT"
+    DEBT_USD = "DEBT_USD"
+    BONUS_USD = "BONUS_USD"
+
+
 @strawberry.enum(
     description="A grouping of `liquidationStats`. At most one of HOUR, DAY, WEEK (ISO, from "
     "Monday), MONTH; periods are UTC. COLLATERAL_ASSET and DEBT_ASSET imply CHAIN (an asset "

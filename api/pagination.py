@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import Any
 
-from api.enums import LiquidationOrder
+from api.enums import LiquidationOrder, LiquidatorOrder
 from api.errors import ApiError
-from api.queries import KeysetPosition
+from api.queries import KeysetPosition, LiquidatorPosition
 
 CURSOR_VERSION = 1
 MAX_CURSOR_CHARS = 512
@@ -112,8 +113,8 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def decode_cursor(text: str, key: bytes, *, order: LiquidationOrder, scope: str) -> KeysetPosition:
-    """Verify and unpack a cursor issued for this `order` and filter `scope`."""
+def _verified(text: str, key: bytes) -> list[Any]:
+    """The fields of a cursor this API signed; anything else is refused."""
     if not isinstance(text, str) or not text or len(text) > MAX_CURSOR_CHARS:
         raise CursorError(_INVALID)
     if not _B64URL.match(text):
@@ -131,7 +132,28 @@ def decode_cursor(text: str, key: bytes, *, order: LiquidationOrder, scope: str)
         fields = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
         raise CursorError(_INVALID) from None
-    if not isinstance(fields, list) or len(fields) != 7 or fields[0] != CURSOR_VERSION:
+    if not isinstance(fields, list):
+        raise CursorError(_INVALID)
+    return fields
+
+
+def _decimal(sort_key: object) -> Decimal:
+    """A decimal sort value as encode_cursor wrote it, checked."""
+    if not (isinstance(sort_key, str) and len(sort_key) <= 100 and _DECIMAL.match(sort_key)):
+        raise CursorError(_INVALID)
+    try:
+        value = Decimal(sort_key)
+    except InvalidOperation:
+        raise CursorError(_INVALID) from None
+    if not value.is_finite() or abs(value.adjusted()) > 60:
+        raise CursorError(_INVALID)
+    return value
+
+
+def decode_cursor(text: str, key: bytes, *, order: LiquidationOrder, scope: str) -> KeysetPosition:
+    """Verify and unpack a cursor issued for this `order` and filter `scope`."""
+    fields = _verified(text, key)
+    if len(fields) != 7 or fields[0] != CURSOR_VERSION:
         raise CursorError(_INVALID)
     _, order_name, sort_key, chain_id, tx_hash, log_index, cursor_scope = fields
     if order_name != order.value:
@@ -156,12 +178,43 @@ def decode_cursor(text: str, key: bytes, *, order: LiquidationOrder, scope: str)
             raise CursorError(_INVALID)
         position_key = _EPOCH + timedelta(microseconds=sort_key)
     else:
-        if not (isinstance(sort_key, str) and len(sort_key) <= 100 and _DECIMAL.match(sort_key)):
-            raise CursorError(_INVALID)
-        try:
-            position_key = Decimal(sort_key)
-        except InvalidOperation:
-            raise CursorError(_INVALID) from None
-        if not position_key.is_finite() or abs(position_key.adjusted()) > 60:
-            raise CursorError(_INVALID)
+        position_key = _decimal(sort_key)
     return KeysetPosition(position_key, chain_id, tx_hash, log_index)
+
+
+# Cursors of Query.liquidators: [version, "liquidators", order, sort value, address, scope].
+_LIQUIDATORS = "liquidators"
+_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
+
+
+def encode_liquidator_cursor(
+    order: LiquidatorOrder, position: LiquidatorPosition, scope: str, key: bytes
+) -> str:
+    payload = (
+        f'[{CURSOR_VERSION},"{_LIQUIDATORS}","{order.value}","{format(position.key, "f")}",'
+        f'"{position.liquidator}","{scope}"]'
+    ).encode()
+    return _b64encode(payload + _sign(key, payload))
+
+
+def decode_liquidator_cursor(
+    text: str, key: bytes, *, order: LiquidatorOrder, scope: str
+) -> LiquidatorPosition:
+    """Verify and unpack a cursor issued by Query.liquidators for this order and filter."""
+    fields = _verified(text, key)
+    if len(fields) != 6 or fields[0] != CURSOR_VERSION or fields[1] != _LIQUIDATORS:
+        raise CursorError(_INVALID)
+    _, _, order_name, sort_key, liquidator, cursor_scope = fields
+    if order_name != order.value:
+        raise CursorError(
+            f"this cursor continues a listing ordered by {order_name}, not {order.value}: "
+            "use the same orderBy, or omit `after` to start again"
+        )
+    if cursor_scope != scope:
+        raise CursorError(
+            "this cursor continues a listing with a different filter: use the same filter, "
+            "or omit `after` to start again"
+        )
+    if not (isinstance(liquidator, str) and _ADDRESS.match(liquidator)):
+        raise CursorError(_INVALID)
+    return LiquidatorPosition(_decimal(sort_key), liquidator)

@@ -30,7 +30,13 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from api.enums import LiquidationOrder, StatsDimension, StatsSource, SvrRevenueDimension
+from api.enums import (
+    LiquidationOrder,
+    LiquidatorOrder,
+    StatsDimension,
+    StatsSource,
+    SvrRevenueDimension,
+)
 from api.errors import LIMIT_EXCEEDED, ApiError
 
 # A grouped query may return at most this many rows (time buckets x other dimensions).
@@ -675,3 +681,150 @@ def svr_revenue(where: SvrWhere, dims: frozenset[SvrRevenueDimension]) -> Sql:
         limit=p(MAX_GROUPED_ROWS + 1),
     )
     return Sql(text, tuple(p.values))
+
+
+# --------------------------------------------------------------------------------------
+# Liquidators and borrowers
+# --------------------------------------------------------------------------------------
+
+# Per liquidator: count, debt and bonus USD, its chains. From liquidator_rollup_daily when
+# the filter allows (stats_source with LIQUIDATOR grouped), else from the base table; the
+# SVR part of each measure answers `svr`, as in liquidationStats.
+LIQUIDATOR_MEASURES_ROLLUP = {
+    None: "sum(r.liquidation_count) AS liquidation_count, sum(r.debt_usd) AS debt_usd,"
+    " sum(r.bonus_usd) AS bonus_usd",
+    True: "sum(r.svr_count) AS liquidation_count, sum(r.svr_debt_usd) AS debt_usd,"
+    " sum(r.svr_bonus_usd) AS bonus_usd",
+    False: "sum(r.liquidation_count - r.svr_count) AS liquidation_count,"
+    " sum(r.debt_usd - r.svr_debt_usd) AS debt_usd,"
+    " sum(r.bonus_usd - r.svr_bonus_usd) AS bonus_usd",
+}
+LIQUIDATOR_MEASURES_BASE = (
+    "count(*) AS liquidation_count, coalesce(sum(l.debt_usd), 0) AS debt_usd,"
+    " coalesce(sum(l.bonus_usd), 0) AS bonus_usd"
+)
+LIQUIDATOR_SORT = {
+    LiquidatorOrder.COUNT: "g.liquidation_count",
+    LiquidatorOrder.DEBT_USD: "g.debt_usd",
+    LiquidatorOrder.BONUS_USD: "g.bonus_usd",
+}
+
+# The page: groups ordered by the measure (descending; ties by address), after the cursor.
+# First and last seen are exact, from the base table for the page's liquidators only
+# (index liquidations_liquidator), under the same filter.
+LIQUIDATORS_PAGE = """
+WITH g AS (
+    SELECT {alias}.liquidator, {measures},
+           array_agg(DISTINCT {alias}.chain_id ORDER BY {alias}.chain_id) AS chain_ids
+    FROM {source}
+    WHERE {where}
+    GROUP BY {alias}.liquidator
+), page AS (
+    SELECT g.*, {sort}::numeric AS sort_key FROM g
+    WHERE {after}
+    ORDER BY {sort} DESC, g.liquidator
+    LIMIT {limit}
+)
+SELECT page.*, seen.first_seen, seen.last_seen
+FROM page
+CROSS JOIN LATERAL (
+    SELECT min(l.block_time) AS first_seen, max(l.block_time) AS last_seen
+    FROM liquidations l
+    WHERE l.liquidator = page.liquidator AND {base_where}
+) seen
+ORDER BY page.sort_key DESC, page.liquidator
+"""
+LIQUIDATORS_AFTER = "({sort} < {k}::numeric OR ({sort} = {k}::numeric AND g.liquidator > {a}))"
+
+# Concentration of the debt repaid among liquidators: how many, the top five's share and
+# the Herfindahl index (sum of squared shares), both to 18 places.
+LIQUIDATOR_CONCENTRATION = """
+WITH g AS (
+    SELECT {alias}.liquidator, {measures}
+    FROM {source}
+    WHERE {where}
+    GROUP BY {alias}.liquidator
+), t AS (
+    SELECT count(*) AS unique_liquidators, coalesce(sum(liquidation_count), 0) AS liquidation_count,
+           coalesce(sum(debt_usd), 0) AS debt_usd,
+           coalesce(sum(debt_usd * debt_usd), 0) AS debt_squares
+    FROM g
+)
+SELECT t.unique_liquidators, t.liquidation_count, t.debt_usd, top.top5_debt_usd,
+       CASE WHEN t.debt_usd > 0 THEN round(top.top5_debt_usd / t.debt_usd, 18) END AS top5_share,
+       CASE WHEN t.debt_usd > 0 THEN round(t.debt_squares / (t.debt_usd * t.debt_usd), 18)
+       END AS herfindahl
+FROM t, (SELECT coalesce(sum(debt_usd), 0) AS top5_debt_usd
+         FROM (SELECT debt_usd FROM g ORDER BY debt_usd DESC LIMIT 5) five) top
+"""
+
+# One borrower across chains and markets (index liquidations_user).
+BORROWER_STATS = """
+SELECT l.chain_id, GROUPING(l.chain_id) = 1 AS total, count(*) AS liquidation_count,
+       coalesce(sum(l.debt_usd), 0) AS debt_usd, coalesce(sum(l.bonus_usd), 0) AS bonus_usd,
+       coalesce(sum(l.collateral_seized_usd), 0) AS collateral_seized_usd,
+       min(l.block_time) AS first_seen, max(l.block_time) AS last_seen
+FROM liquidations l
+WHERE l.user_address = $1 AND ($2::integer[] IS NULL OR l.chain_id = ANY($2::integer[]))
+GROUP BY GROUPING SETS ((l.chain_id), ())
+ORDER BY total, l.chain_id
+"""
+
+
+@dataclass(frozen=True)
+class LiquidatorPosition:
+    """The liquidator a page starts after: its sort value and address."""
+
+    key: Decimal
+    liquidator: str
+
+
+def _liquidator_source(where: LiquidationWhere) -> StatsSource:
+    return stats_source(where, frozenset({StatsDimension.LIQUIDATOR}))
+
+
+def _grouped_by_liquidator(where: LiquidationWhere, p: _Params) -> dict[str, str]:
+    """The FROM, WHERE and measures of a GROUP BY liquidator under this filter."""
+    source = _liquidator_source(where)
+    base = source is StatsSource.LIQUIDATIONS
+    conditions = _liquidation_conditions(where, p) if base else _rollup_conditions(where, p)
+    return {
+        "alias": "l" if base else "r",
+        "source": STATS_FROM[source],
+        "where": _where(conditions),
+        "measures": LIQUIDATOR_MEASURES_BASE if base else LIQUIDATOR_MEASURES_ROLLUP[where.svr],
+    }
+
+
+def liquidators_page(
+    where: LiquidationWhere,
+    order: LiquidatorOrder,
+    limit: int,
+    after: LiquidatorPosition | None,
+) -> tuple[Sql, StatsSource]:
+    p = _Params()
+    parts = _grouped_by_liquidator(where, p)
+    sort = LIQUIDATOR_SORT[order]
+    after_sql = (
+        LIQUIDATORS_AFTER.format(sort=sort, k=p(after.key), a=p(after.liquidator))
+        if after is not None
+        else "TRUE"
+    )
+    text = LIQUIDATORS_PAGE.format(
+        **parts,
+        sort=sort,
+        after=after_sql,
+        limit=p(limit),
+        base_where=_where(_liquidation_conditions(where, p)),
+    )
+    return Sql(text, tuple(p.values)), _liquidator_source(where)
+
+
+def liquidator_concentration(where: LiquidationWhere) -> tuple[Sql, StatsSource]:
+    p = _Params()
+    text = LIQUIDATOR_CONCENTRATION.format(**_grouped_by_liquidator(where, p))
+    return Sql(text, tuple(p.values)), _liquidator_source(where)
+
+
+def borrower_stats(user: str, chain_ids: tuple[int, ...] | None) -> Sql:
+    return Sql(BORROWER_STATS, (user, _array(chain_ids)))

@@ -12,8 +12,10 @@ import strawberry
 from api import queries
 from api.context import Info
 from api.enums import (
+    CHAIN_ID,
     Chain,
     LiquidationOrder,
+    LiquidatorOrder,
     StatsDimension,
     SvrRevenueDimension,
     chain_of,
@@ -29,16 +31,27 @@ from api.inputs import (
     svr_where,
 )
 from api.limits import DEFAULT_FIRST, MAX_FIRST
-from api.pagination import Cursor, decode_cursor
+from api.pagination import (
+    Cursor,
+    decode_cursor,
+    decode_liquidator_cursor,
+    encode_liquidator_cursor,
+)
 from api.queries import MAX_GROUPED_ROWS, KeysetPosition, Sql
 from api.scalars import Address
 from api.types import (
     Asset,
+    BorrowerChainStats,
+    BorrowerStats,
     ChainStatus,
     Liquidation,
     LiquidationConnection,
     LiquidationEdge,
     LiquidationStatsRow,
+    LiquidatorConcentration,
+    LiquidatorConnection,
+    LiquidatorEdge,
+    LiquidatorStats,
     PageInfo,
     SvrFeed,
     SvrRevenueRow,
@@ -191,6 +204,116 @@ class Query:
             )
             for r in rows
         ]
+
+    @strawberry.field(
+        description="Liquidators ordered by COUNT, DEBT_USD or BONUS_USD (largest first, "
+        "ties by address), with their chains and first and last liquidation, one page at a "
+        "time. Served from liquidator_rollup_daily where the filter allows it, as "
+        "liquidationStats grouped by LIQUIDATOR is (see `source`)."
+    )
+    async def liquidators(
+        self,
+        info: Info,
+        filter: LiquidationFilter | None = None,
+        first: Annotated[
+            int, strawberry.argument(description=f"Page size, 0 to {MAX_FIRST}.")
+        ] = DEFAULT_FIRST,
+        after: str | None = None,
+        order_by: LiquidatorOrder = LiquidatorOrder.DEBT_USD,
+    ) -> LiquidatorConnection:
+        if not 0 <= first <= MAX_FIRST:
+            raise ApiError(
+                f"first must be between 0 and {MAX_FIRST} (got {first}); page with `after`",
+                LIMIT_EXCEEDED,
+            )
+        ctx = info.context
+        where = liquidation_where(filter)
+        scope = where.fingerprint()
+        position = None
+        if after is not None:
+            position = decode_liquidator_cursor(after, ctx.cursor_key, order=order_by, scope=scope)
+        sql, source = queries.liquidators_page(where, order_by, first + 1, position)
+        rows = await ctx.db.fetch(sql)
+        edges = [
+            LiquidatorEdge(
+                node=LiquidatorStats(
+                    address=Address(r["liquidator"]),
+                    count=_int(r["liquidation_count"]),
+                    debt_usd=_dec(r["debt_usd"]),
+                    bonus_usd=_dec(r["bonus_usd"]),
+                    chain_ids=list(r["chain_ids"]),
+                    first_seen=r["first_seen"],
+                    last_seen=r["last_seen"],
+                ),
+                cursor=encode_liquidator_cursor(
+                    order_by,
+                    queries.LiquidatorPosition(r["sort_key"], r["liquidator"]),
+                    scope,
+                    ctx.cursor_key,
+                ),
+            )
+            for r in rows[:first]
+        ]
+        page = PageInfo(
+            has_next_page=len(rows) > first,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        )
+        return LiquidatorConnection(edges=edges, page_info=page, source=source)
+
+    @strawberry.field(
+        description="How concentrated liquidating is under the filter (any window and set of "
+        "chains): unique liquidators, the top five's share of the debt repaid and the "
+        "Herfindahl index, from the same table as `liquidators`."
+    )
+    async def liquidator_concentration(
+        self, info: Info, filter: LiquidationFilter | None = None
+    ) -> LiquidatorConcentration:
+        sql, source = queries.liquidator_concentration(liquidation_where(filter))
+        r = await info.context.db.fetchrow(sql)
+        assert r is not None  # an aggregate without GROUP BY: always one row
+        return LiquidatorConcentration(
+            unique_liquidators=_int(r["unique_liquidators"]),
+            count=_int(r["liquidation_count"]),
+            debt_usd=_dec(r["debt_usd"]),
+            top5_debt_usd=_dec(r["top5_debt_usd"]),
+            top5_share=r["top5_share"],
+            herfindahl=r["herfindahl"],
+            source=source,
+        )
+
+    @strawberry.field(
+        description="One borrower's liquidations across chains and markets: times "
+        "liquidated, debt repaid, bonus paid and collateral seized, per chain and in total."
+    )
+    async def borrower_stats(
+        self, info: Info, user: Address, chains: list[Chain] | None = None
+    ) -> BorrowerStats:
+        chain_ids = tuple(CHAIN_ID[c] for c in chains) if chains is not None else None
+        rows = await info.context.db.fetch(queries.borrower_stats(user, chain_ids))
+        per_chain = [
+            BorrowerChainStats(
+                chain_id=r["chain_id"],
+                count=_int(r["liquidation_count"]),
+                debt_usd=_dec(r["debt_usd"]),
+                bonus_usd=_dec(r["bonus_usd"]),
+                collateral_seized_usd=_dec(r["collateral_seized_usd"]),
+                first_seen=r["first_seen"],
+                last_seen=r["last_seen"],
+            )
+            for r in rows
+            if not r["total"]
+        ]
+        total = next((r for r in rows if r["total"]), None)
+        return BorrowerStats(
+            user=user,
+            count=_int(total["liquidation_count"]) if total else 0,
+            debt_usd=_dec(total["debt_usd"] if total else None),
+            bonus_usd=_dec(total["bonus_usd"] if total else None),
+            collateral_seized_usd=_dec(total["collateral_seized_usd"] if total else None),
+            chains=per_chain,
+        )
 
     @strawberry.field(
         description="SVR revenue (liquidations that went through SVR, value recaptured, and "

@@ -402,3 +402,74 @@ def make_svr_feed(row: asyncpg.Record) -> SvrFeed:
         from_block=row["from_block"],
         to_block=row["to_block"],
     )
+
+
+@strawberry.type(description="One liquidator's totals under the filter.")
+class LiquidatorStats:
+    address: Address
+    count: int
+    debt_usd: Decimal = strawberry.field(description="Debt repaid, USD.")
+    bonus_usd: Decimal = strawberry.field(description="Bonuses earned (collateral - debt), USD.")
+    chain_ids: list[int]
+    first_seen: datetime = strawberry.field(description="Its first liquidation's block time.")
+    last_seen: datetime = strawberry.field(description="Its last liquidation's block time.")
+
+    @strawberry.field(description="Null for a chain id outside the enum.")
+    def chains(self) -> list[Chain | None]:
+        return [chain_of(c) for c in self.chain_ids]
+
+
+@strawberry.type
+class LiquidatorEdge:
+    node: LiquidatorStats
+    cursor: str = strawberry.field(description="Pass as `after` to continue after this row.")
+
+
+@strawberry.type(description="A page of liquidators, ordered by a measure, largest first.")
+class LiquidatorConnection:
+    edges: list[LiquidatorEdge]
+    page_info: PageInfo
+    source: StatsSource = strawberry.field(description="The table that answered.")
+
+
+@strawberry.type(description="How concentrated liquidating is, by debt repaid.")
+class LiquidatorConcentration:
+    unique_liquidators: int
+    count: int = strawberry.field(description="Liquidations.")
+    debt_usd: Decimal = strawberry.field(description="Debt repaid by all of them, USD.")
+    top5_debt_usd: Decimal = strawberry.field(
+        name="top5DebtUsd", description="Debt repaid by the five largest, USD."
+    )
+    top5_share: Decimal | None = strawberry.field(
+        name="top5Share", description="top5DebtUsd / debtUsd, to 18 places; null without debt."
+    )
+    herfindahl: Decimal | None = strawberry.field(
+        description="Sum over liquidators of their squared share of the debt repaid (1: one "
+        "liquidator does everything), to 18 places; null without debt."
+    )
+    source: StatsSource
+
+
+@strawberry.type(description="One borrower's liquidations on one chain.")
+class BorrowerChainStats:
+    chain_id: int
+    count: int
+    debt_usd: Decimal = strawberry.field(description="Debt repaid by liquidators, USD.")
+    bonus_usd: Decimal = strawberry.field(description="Bonuses the borrower paid, USD.")
+    collateral_seized_usd: Decimal
+    first_seen: datetime
+    last_seen: datetime
+
+    @strawberry.field
+    def chain(self) -> Chain | None:
+        return chain_of(self.chain_id)
+
+
+@strawberry.type(description="How often a borrower was liquidated and what it cost, per chain.")
+class BorrowerStats:
+    user: Address
+    count: int
+    debt_usd: Decimal
+    bonus_usd: Decimal
+    collateral_seized_usd: Decimal
+    chains: list[BorrowerChainStats]

@@ -28,6 +28,7 @@ import asyncpg
 
 from bench.memnode import ASSETS, ORACLE, POOL, TREASURY, MemoryChain, MemoryClient
 from indexer.config import ChainConfig, parse_config
+from indexer.enrich.reserves import ReserveTokens
 from indexer.enrich.tokens import Token
 from indexer.pipeline import ChainIndexer
 
@@ -98,9 +99,9 @@ def warm(indexer: ChainIndexer, memory: MemoryChain) -> None:
     assert indexer.tokens is not None and indexer.enricher is not None
     for address, (symbol, decimals, atoken) in ASSETS.items():
         indexer.tokens.tokens[address] = Token(address, symbol, decimals)
-        indexer.enricher.fees.atokens[(POOL, address)] = atoken
+        # any contract stands in for the debt token: the memory node answers its balanceOf
+        indexer.enricher.reserves.tokens[(POOL, address)] = ReserveTokens(atoken, (atoken,))
         indexer.enricher.fees.treasury[atoken] = TREASURY
-        indexer.enricher.closures.debt_tokens[(POOL, address)] = (atoken,)  # any contract
     oracle = indexer.enricher.oracles[POOL]
     oracle.cache.clear()
     oracle.cache.update(memory.prices)

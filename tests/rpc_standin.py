@@ -737,6 +737,11 @@ def _token(
     )
 
 
+def _debt_left(args: bytes, block: int) -> tuple[str, object]:
+    (user,) = decode(["address"], args)
+    return ("uint256", DEBT_LEFT.get(user.lower(), SOME_DEBT_LEFT))
+
+
 def _aave_oracle(chain: ScriptedChain, address: str, label: str, created: int) -> Contract:
     """An AaveOracle: getAssetPrice reads the asset's source; getAssetsPrices reverts when
     one asset does, as the real loop does."""
@@ -874,7 +879,7 @@ def ethereum_history(head: int = HEAD, *, oracle_lead: int = 0) -> ScriptedChain
             f"variableDebtEth{reserve.symbol}",
             reserve.decimals,
             CORE_DEPLOY,
-        )
+        ).computes("balanceOf(address)", _debt_left)
     chain.deploy(COLLECTOR, "Aave Collector", CORE_DEPLOY - 2_000_000)
 
     # The markets' contracts and the SVR stewards.
@@ -955,6 +960,10 @@ SEARCHER = scripted_address("an SVR searcher's EOA")
 SEARCHER_CONTRACT = scripted_address("an SVR searcher's back-run contract")
 PUBLIC_LIQUIDATOR = scripted_address("a public liquidator")
 BORROWERS = [scripted_address(f"borrower {i}") for i in range(5)]
+#: What each borrower still owes after the range's liquidations (the variable debt tokens'
+#: balanceOf): the second one's debt was repaid in full, the others keep some.
+DEBT_LEFT = {BORROWERS[1]: 0}
+SOME_DEBT_LEFT = 123_456
 EOAS = [scripted_address(f"somebody {i}") for i in range(4)]
 
 FINGERPRINT_BLOCK = 25_430_607  # the won auction (the block of the facts file)

@@ -31,6 +31,7 @@ ETH_BASE = s.AAVE_SVR_ETH_USD_BASE
 OCR2, DUAL = s.OCR2_VERSION, s.DUAL_VERSION
 SPLIT_RULE = "65/35 from 2025-03-29"
 SVR_USD_COLUMNS = ("svr_recaptured_usd", "svr_aave_usd", "svr_chainlink_usd")
+ECONOMICS_USD = ("bonus_usd", "protocol_fee_usd", "collateral_seized_usd")
 TOKEN_FUNCTIONS = ("decimals()", "symbol()")
 
 
@@ -320,8 +321,11 @@ async def test_one_svr_liquidation_with_its_recapture_and_the_others_ordinary(
         prices = {s.WETH: WETH_PRICE[block], s.USDC: s.USDC_PRICE}
         c_price, d_price = prices[liq.collateral.asset], prices[liq.debt.asset]
         got = dict(row)
-        for column in ("collateral_usd", "debt_usd", *SVR_USD_COLUMNS):
+        for column in ("collateral_usd", "debt_usd", *SVR_USD_COLUMNS, *ECONOMICS_USD):
             got[column] = exact(got[column])
+        c_usd = usd(liq.collateral_amount, c_price, liq.collateral.decimals)
+        d_usd = usd(liq.debt_to_cover, d_price, liq.debt.decimals)
+        fee_usd = usd(liq.fee, c_price, liq.collateral.decimals)
         assert got == {
             "chain_id": 1,
             "block_number": block,
@@ -341,8 +345,8 @@ async def test_one_svr_liquidation_with_its_recapture_and_the_others_ordinary(
             "receive_atoken": False,
             "collateral_price": c_price,
             "debt_price": d_price,
-            "collateral_usd": usd(liq.collateral_amount, c_price, liq.collateral.decimals),
-            "debt_usd": usd(liq.debt_to_cover, d_price, liq.debt.decimals),
+            "collateral_usd": c_usd,
+            "debt_usd": d_usd,
             "protocol_fee_amount": liq.fee,
             "is_svr": is_svr,
             "svr_aggregator": ETH_BASE if is_svr else None,
@@ -353,6 +357,10 @@ async def test_one_svr_liquidation_with_its_recapture_and_the_others_ordinary(
             "svr_chainlink_usd": share * Fraction(35, 100) if is_svr else None,
             "svr_bid_count": None,  # MEV-Share: the bids are not on chain
             "svr_best_losing_bid_usd": None,
+            "bonus_usd": c_usd - d_usd,
+            "protocol_fee_usd": fee_usd,
+            "collateral_seized_usd": c_usd + fee_usd,
+            "closed_fully": s.DEBT_LEFT.get(liq.user, s.SOME_DEBT_LEFT) == 0,
         }, f"liquidation at block {block} log {liq.log_index}"
 
 
@@ -509,4 +517,8 @@ async def test_prices_once_per_liquidation_block_metadata_once(indexed: Indexed)
         | {(s.CORE_POOL, s.selector("getReserveData(address)"), head): 2}
         | {(a, s.selector("RESERVE_TREASURY_ADDRESS()"), head): 1 for a in (s.A_WETH, s.A_USDC)}
     )
+    # the debt left after each block's liquidations of a borrower: one balanceOf each
+    positions = {(liq.debt.v_token, liq.user, liq.block) for liq in indexed.script.liquidations}
+    for v_token, _, block in positions:
+        expected[(v_token, s.selector("balanceOf(address)"), block)] += 1
     assert asked == expected

@@ -13,6 +13,7 @@ from indexer.decode.events import DecodedLogs, Liquidation, OracleUpdate
 from indexer.enrich.closure import DebtClosures
 from indexer.enrich.fees import TreasuryFees
 from indexer.enrich.prices import EXACT, PriceOracle, usd
+from indexer.enrich.reserves import Reserves
 from indexer.enrich.sources import SourceBook, rows_for
 from indexer.enrich.svr import NO_SHARE, Payment, SvrMatch, SvrRules, SvrShare, liquidation_shares
 from indexer.enrich.tokens import Token, TokenRegistry
@@ -74,8 +75,9 @@ class Enricher:
         #: the asset sources written so far; the pipeline keeps it current
         self.book = book if book is not None else SourceBook(chain.svr.aggregators)
         self.svr = SvrRules(chain)
-        self.fees = TreasuryFees(client, chain.max_block_range)
-        self.closures = DebtClosures(client)
+        self.reserves = Reserves(client)
+        self.fees = TreasuryFees(client, chain.max_block_range, self.reserves)
+        self.closures = DebtClosures(client, self.reserves)
 
     def forget_above(self, block: int) -> None:
         """After a rollback to `block`: what was read of the replaced blocks is stale."""

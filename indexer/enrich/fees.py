@@ -17,27 +17,11 @@ from indexer.abi import BadAnswer, Function
 from indexer.decode.events import DecodeError, Liquidation, Log
 from indexer.decode.topics import TRANSFER
 from indexer.enrich.prices import check_word
+from indexer.enrich.reserves import Reserves
 from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import RpcError
 
-#: Pool.getReserveData, read up to aTokenAddress, the only field used (the fields after it
-#: are not read, and need not be there).
-GET_RESERVE_DATA = Function(
-    "getReserveData(address)",
-    returns=(
-        "uint256",  # configuration
-        "uint128",  # liquidityIndex
-        "uint128",  # currentLiquidityRate
-        "uint128",  # variableBorrowIndex
-        "uint128",  # currentVariableBorrowRate
-        "uint128",  # currentStableBorrowRate
-        "uint40",  # lastUpdateTimestamp
-        "uint16",  # id
-        "address",  # aTokenAddress
-    ),
-)
-ATOKEN_FIELD = 8
 RESERVE_TREASURY_ADDRESS = Function("RESERVE_TREASURY_ADDRESS()", returns=("address",))
 
 
@@ -61,52 +45,43 @@ def _address(function: Function, answer: str | RpcError, field: int) -> str | No
 
 
 class TreasuryFees:
-    def __init__(self, client: RpcClient, max_block_range: int) -> None:
+    def __init__(self, client: RpcClient, max_block_range: int, reserves: Reserves) -> None:
         self.client = client
-        self.atokens: dict[tuple[str, str], str | None] = {}  # (pool, asset) -> aToken
+        self.reserves = reserves
         self.treasury: dict[str, str | None] = {}  # aToken -> treasury
         self.sizer = RangeSizer(max_block_range)
         # Ranges are enriched concurrently: one learns at a time, so that no range reads an
         # aToken whose treasury another range is still fetching (and takes it as unknown).
         self._learning = asyncio.Lock()
 
+    @property
+    def atokens(self) -> dict[tuple[str, str], str | None]:
+        """(pool, asset) -> aToken, for the reserves read so far."""
+        return {pair: t.atoken if t else None for pair, t in self.reserves.tokens.items()}
+
     async def _learn(self, pairs: set[tuple[str, str]]) -> None:
         async with self._learning:
-            await self._learn_locked(pairs)
-
-    async def _learn_locked(self, pairs: set[tuple[str, str]]) -> None:
-        missing = sorted(p for p in pairs if p not in self.atokens)
-        if not missing:
-            return
-        answers = await self.client.batch(
-            [
-                ("eth_call", [{"to": pool, "data": GET_RESERVE_DATA.encode(asset)}, "latest"])
-                for pool, asset in missing
-            ],
-            check=check_word,
-        )
-        for pair, answer in zip(missing, answers, strict=True):
-            atoken = _address(GET_RESERVE_DATA, answer, ATOKEN_FIELD)
-            # An unlisted reserve answers all zeros: no aToken to ask (its fee is unknown).
-            self.atokens[pair] = None if atoken == ZERO_ADDRESS else atoken
-        new = sorted({a for a in self.atokens.values() if a and a not in self.treasury})
-        if new:
-            data = RESERVE_TREASURY_ADDRESS.encode()
-            answers = await self.client.batch(
-                [("eth_call", [{"to": atoken, "data": data}, "latest"]) for atoken in new],
-                check=check_word,
-            )
-            for atoken, answer in zip(new, answers, strict=True):
-                self.treasury[atoken] = _address(RESERVE_TREASURY_ADDRESS, answer, 0)
+            await self.reserves.learn(pairs)
+            known = {t.atoken for t in self.reserves.tokens.values() if t}
+            new = sorted(a for a in known if a not in self.treasury)
+            if new:
+                data = RESERVE_TREASURY_ADDRESS.encode()
+                answers = await self.client.batch(
+                    [("eth_call", [{"to": atoken, "data": data}, "latest"]) for atoken in new],
+                    check=check_word,
+                )
+                for atoken, answer in zip(new, answers, strict=True):
+                    self.treasury[atoken] = _address(RESERVE_TREASURY_ADDRESS, answer, 0)
 
     async def fees(self, liquidations: Sequence[Liquidation]) -> dict[tuple[str, int], int | None]:
         """Fee per liquidation key: the amount, 0 when none was paid, None when unknown."""
         if not liquidations:
             return {}
         await self._learn({(liq.pos.address, liq.collateral_asset) for liq in liquidations})
+        by_pair = self.atokens
         atokens: set[str] = set()
         for pair in {(liq.pos.address, liq.collateral_asset) for liq in liquidations}:
-            atoken = self.atokens.get(pair)
+            atoken = by_pair.get(pair)
             if atoken is not None:
                 atokens.add(atoken)
         treasuries = sorted({t for a in atokens if (t := self.treasury.get(a))})
@@ -119,7 +94,7 @@ class TreasuryFees:
         )
         logs = await fetch_range(self.client, log_filter, min(blocks), max(blocks), self.sizer)
         await asyncio.sleep(0)  # let a write in flight move before the matching
-        return match_fees(liquidations, logs, self.atokens, self.treasury)
+        return match_fees(liquidations, logs, by_pair, self.treasury)
 
 
 class _Transfer(NamedTuple):
