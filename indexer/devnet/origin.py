@@ -73,6 +73,7 @@ _OUTPUTS = [
     "evm.bytecode.linkReferences",
     "evm.deployedBytecode.object",
     "evm.deployedBytecode.linkReferences",
+    "evm.deployedBytecode.immutableReferences",
 ]
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
@@ -144,6 +145,7 @@ def compile_origin() -> dict[str, dict[str, Any]]:
             "deployedBytecode": "0x" + data["evm"]["deployedBytecode"]["object"],
             "linkReferences": data["evm"]["bytecode"]["linkReferences"],
             "deployedLinkReferences": data["evm"]["deployedBytecode"]["linkReferences"],
+            "immutableReferences": data["evm"]["deployedBytecode"]["immutableReferences"],
         }
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -166,3 +168,10 @@ def origin(name: str) -> Artifact:
         link_references=data["linkReferences"],
         deployed_link_references=data["deployedLinkReferences"],
     )
+
+
+def immutable_offsets(name: str) -> list[tuple[int, int]]:
+    """(start, length) of every immutable in the runtime code: where the deployed code may
+    differ from the compiled one (besides libraries' own address)."""
+    refs = compile_origin()[name]["immutableReferences"]
+    return sorted((r["start"], r["length"]) for places in refs.values() for r in places)

@@ -1,0 +1,189 @@
+"""Bad debt: the V3.6 market of the devnet emits DeficitCreated / DeficitCovered as the
+facts file says, the manifest holds exactly the chain's deficit events, and the indexer
+stores exactly the manifest's."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from eth_utils import keccak
+
+from indexer.devnet import artifacts as art
+from indexer.devnet import origin
+from indexer.devnet.market import UMBRELLA
+from indexer.devnet.rpc import Rpc
+
+# The signatures in the facts file ("Aave V3 deficit events (v3.3+)"), with their indexing.
+FACTS = {
+    "DeficitCreated": ("DeficitCreated(address,address,uint256)", [True, True, False]),
+    "DeficitCovered": ("DeficitCovered(address,address,uint256)", [True, False, False]),
+}
+CREATED = "0x" + keccak(text=FACTS["DeficitCreated"][0]).hex()
+COVERED = "0x" + keccak(text=FACTS["DeficitCovered"][0]).hex()
+LIQUIDATION_CALL = "0xe413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286"
+BALANCE_OF = "0x70a08231"
+
+
+def test_deficit_events_of_the_v36_pool_are_the_facts() -> None:
+    pool = origin.origin("PoolInstance")
+    signatures = art.event_signatures(pool)
+    for name, (signature, indexed) in FACTS.items():
+        assert signatures[name] == signature
+        (event,) = [e for e in pool.abi if e.get("type") == "event" and e["name"] == name]
+        assert [i["indexed"] for i in event["inputs"]] == indexed, name
+    assert art.event_topic(signatures["DeficitCreated"]) == CREATED
+    assert art.event_topic(signatures["DeficitCovered"]) == COVERED
+    assert art.event_topic(signatures["LiquidationCall"]) == LIQUIDATION_CALL
+    # The same selectors as the 1.19.3 Pool for every call the scenario makes of any pool.
+    old = art.aave("Pool")
+    for fn in ("supply", "borrow", "liquidationCall", "getUserAccountData"):
+        assert pool.function(fn).selector == old.function(fn).selector, fn
+    # Under EIP-170 (24,576 bytes): no anvil flag needed.
+    assert len(pool.deployed_bytecode) // 2 - 1 < 24_576
+
+
+def test_v36_build_is_cached_by_its_input() -> None:
+    first = origin.compile_origin()
+    assert origin.compile_origin() is not first  # read back from the cache file
+    assert set(first) == set(origin.PATHS)
+    units = origin.sources()
+    assert all(u.startswith(("@aave-dao/aave-v3-origin/", "@openzeppelin/")) for u in units)
+
+
+@pytest.fixture(scope="module")
+def eth(devnet: tuple[Path, dict[str, Any]]) -> Any:
+    workdir, manifest = devnet
+    chain = manifest["chains"]["ethereum"]
+    state = orjson.loads((workdir / ".devnet/state/ethereum.json").read_bytes())
+    rpc = Rpc(state_url(workdir))
+    yield chain, state["deployment"], rpc
+    rpc.close()
+
+
+def state_url(workdir: Path) -> str:
+    devnet = orjson.loads((workdir / ".devnet/devnet.json").read_bytes())
+    return str(devnet["chains"]["ethereum"]["url"])
+
+
+def test_v36_pool_code_is_the_compiled_pool(eth: Any) -> None:
+    _, dep, rpc = eth
+    market = dep["markets"]["v36"]
+    assert market["package"] == "@aave-dao/aave-v3-origin 3.6.0"
+    pool = origin.origin("PoolInstance")
+    expected = bytes.fromhex(pool.linked_runtime(market["libraries"])[2:])
+    actual = bytes.fromhex(rpc.call("eth_getCode", market["pool_impl"], "latest")[2:])
+    assert len(actual) == len(expected)
+    strategy = rpc.call(
+        "eth_call",
+        {"to": market["pool"], "data": pool.encode("RESERVE_INTEREST_RATE_STRATEGY")},
+        "latest",
+    )
+    fillers = {bytes(12) + bytes.fromhex(market["provider"][2:]), bytes.fromhex(strategy[2:])}
+    masked: set[int] = set()
+    for start, length in origin.immutable_offsets("PoolInstance"):
+        assert actual[start : start + length] in fillers
+        masked.update(range(start, start + length))
+    assert masked
+    assert [
+        i
+        for i, (a, b) in enumerate(zip(actual, expected, strict=True))
+        if a != b and i not in masked
+    ] == []
+    # The proxy points at it; the provider names the Umbrella.
+    slot = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
+    impl = rpc.call("eth_getStorageAt", market["pool"], slot, "latest")
+    assert "0x" + impl[-40:] == market["pool_impl"]
+    umbrella = rpc.call(
+        "eth_call",
+        {
+            "to": market["provider"],
+            "data": origin.origin("PoolAddressesProvider").encode(
+                "getAddress", b"UMBRELLA".ljust(32, b"\0")
+            ),
+        },
+        "latest",
+    )
+    assert "0x" + umbrella[-40:] == UMBRELLA
+
+
+def test_manifest_deficits_are_the_chain_logs(eth: Any) -> None:
+    chain, _, rpc = eth
+    pools = {m["pool"]: name for name, m in chain["markets"].items()}
+    logs = rpc.call(
+        "eth_getLogs",
+        {
+            "address": list(pools),
+            "fromBlock": "0x0",
+            "toBlock": "latest",
+            "topics": [[CREATED, COVERED]],
+        },
+    )
+    on_chain = {f"1:{log['transactionHash']}:{int(log['logIndex'], 16)}": log for log in logs}
+    entries = chain["deficits"]
+    assert [e["id"] for e in entries] == sorted(
+        on_chain, key=lambda i: (int(on_chain[i]["blockNumber"], 16), int(i.rsplit(":", 1)[1]))
+    )
+    kinds = collections.Counter(e["kind"] for e in entries)
+    assert kinds["created"] >= 2 and kinds["covered"] >= 2, kinds
+    # Only the V3.6 pool books bad debt.
+    assert {pools[log["address"].lower()] for log in logs} == {"v36"}
+    liquidations = {e["id"]: e for e in chain["liquidations"]}
+    v36 = chain["markets"]["v36"]
+    for e in entries:
+        log = on_chain[e["id"]]
+        assert (e["block_number"], e["block_hash"]) == (
+            int(log["blockNumber"], 16),
+            log["blockHash"],
+        )
+        assert e["pool"] == v36["pool"] and e["market"] == "v36"
+        assert (
+            int(log["data"][2:66] if e["kind"] == "created" else log["data"][66:130], 16)
+            == int(e["amount"])
+            > 0
+        )
+        price = rpc.call(
+            "eth_call",
+            {"to": v36["oracle"], "data": "0xb3596f07" + "0" * 24 + e["asset"][2:]},
+            hex(e["block_number"]),
+        )
+        assert int(price, 16) == int(e["price"]) > 0
+        if e["kind"] == "created":
+            assert e["caller"] is None and "0x" + log["topics"][1][-40:] == e["user"]
+            assert "0x" + log["topics"][2][-40:] == e["asset"]
+            liq = liquidations[e["liquidation_id"]]
+            assert liq["tx_hash"] == e["tx_hash"] and liq["user"] == e["user"]
+            assert liq["log_index"] > e["log_index"] and liq["market"] == "v36"
+            # All the collateral went, and the debt left was written off.
+            after = hex(e["block_number"])
+            atoken = v36["assets"][liq["collateral_asset"]]["atoken"]
+            vdebt = v36["assets"][e["asset"]]["variable_debt_token"]
+            for token in (atoken, vdebt):
+                data = BALANCE_OF + "0" * 24 + e["user"][2:]
+                assert int(rpc.call("eth_call", {"to": token, "data": data}, after), 16) == 0
+        else:
+            assert e["user"] is None and e["liquidation_id"] is None
+            assert e["caller"] == UMBRELLA
+            assert "0x" + log["topics"][1][-40:] == e["asset"]
+    # What is left on the books is what was created less what was covered.
+    pool = origin.origin("PoolInstance")
+    for asset in {e["asset"] for e in entries}:
+        created = sum(
+            int(e["amount"]) for e in entries if e["asset"] == asset and e["kind"] == "created"
+        )
+        covered = sum(
+            int(e["amount"]) for e in entries if e["asset"] == asset and e["kind"] == "covered"
+        )
+        left = rpc.call(
+            "eth_call",
+            {"to": v36["pool"], "data": pool.encode("getReserveDeficit", asset)},
+            "latest",
+        )
+        assert 0 < covered <= created
+        assert int(left, 16) == created - covered
+    # The first cover was partial: it left some deficit for the next one.
+    first, second = [e for e in entries if e["kind"] == "covered"][:2]
+    assert int(first["amount"]) < int(second["amount"])
