@@ -4,18 +4,24 @@ stores exactly the manifest's."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 from eth_utils import keccak
 
+from indexer.config import load_config
 from indexer.devnet import artifacts as art
 from indexer.devnet import origin
 from indexer.devnet.market import UMBRELLA
 from indexer.devnet.rpc import Rpc
+from indexer.pipeline import ChainIndexer
+from tests.conftest import drop_database, make_database
 
 # The signatures in the facts file ("Aave V3 deficit events (v3.3+)"), with their indexing.
 FACTS = {
@@ -187,3 +193,73 @@ def test_manifest_deficits_are_the_chain_logs(eth: Any) -> None:
     # The first cover was partial: it left some deficit for the next one.
     first, second = [e for e in entries if e["kind"] == "covered"][:2]
     assert int(first["amount"]) < int(second["amount"])
+
+
+# --- the indexer -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def indexed_eth(devnet: tuple[Path, dict[str, Any]], pg_template: str) -> Any:
+    """Ethereum (the chain with the V3.6 market) backfilled into a fresh database."""
+    workdir, manifest = devnet
+    config = load_config(workdir / ".devnet" / "devnet.toml")
+
+    async def backfill() -> None:
+        ix = ChainIndexer(config.chains["ethereum"], dsn)
+        try:
+            await ix.open()
+            await ix.backfill()
+        finally:
+            await ix.close()
+
+    dsn = make_database(pg_template)
+    asyncio.run(backfill())
+    yield dsn, manifest["chains"]["ethereum"]
+    drop_database(dsn)
+
+
+def _usd(amount: str, price: str, decimals: int) -> Decimal:
+    with localcontext(prec=200):
+        return Decimal(int(amount) * int(price)) / Decimal(10) ** (decimals + 8)
+
+
+async def test_every_deficit_matches_the_manifest(indexed_eth: Any) -> None:
+    dsn, chain = indexed_eth
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = {
+            f"{r['chain_id']}:{r['tx_hash']}:{r['log_index']}": r
+            for r in await conn.fetch("SELECT * FROM deficits")
+        }
+        linked = await conn.fetch(
+            "SELECT d.log_index, l.user_address, l.market FROM deficits d JOIN liquidations l"
+            " ON l.chain_id = d.chain_id AND l.tx_hash = d.tx_hash"
+            " AND l.log_index = d.liquidation_log_index"
+        )
+    finally:
+        await conn.close()
+    entries = chain["deficits"]
+    assert set(rows) == {e["id"] for e in entries} and len(entries) >= 4
+    decimals = chain["assets"]
+    for e in entries:
+        row = rows[e["id"]]
+        assert (row["block_number"], row["block_hash"], row["tx_index"]) == (
+            e["block_number"],
+            e["block_hash"],
+            e["tx_index"],
+        )
+        assert int(row["block_time"].timestamp()) == e["block_time"]
+        assert (row["pool"], row["market"], row["kind"]) == (e["pool"], e["market"], e["kind"])
+        assert (row["user_address"], row["asset"], row["caller"]) == (
+            e["user"],
+            e["asset"],
+            e["caller"],
+        )
+        assert row["amount"] == Decimal(e["amount"])
+        assert row["price"] == Decimal(e["price"])
+        assert row["usd"] == _usd(e["amount"], e["price"], decimals[e["asset"]]["decimals"])
+        want = int(e["liquidation_id"].rsplit(":", 1)[1]) if e["liquidation_id"] else None
+        assert row["liquidation_log_index"] == want
+    created = [e for e in entries if e["kind"] == "created"]
+    assert len(linked) == len(created)
+    assert all(r["market"] == "v36" for r in linked)
