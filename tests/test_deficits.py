@@ -22,6 +22,8 @@ from indexer.devnet import origin
 from indexer.devnet.market import UMBRELLA
 from indexer.devnet.rpc import Rpc
 from indexer.pipeline import ChainIndexer
+from indexer.records import Batch, DeficitRow
+from indexer.store import rollback, writer
 from tests.conftest import drop_database, make_database
 from tests.test_api_support import api_client, gql
 
@@ -343,3 +345,45 @@ async def test_deficits_api_pages_and_totals(indexed_eth: Any) -> None:
         } == per_day
         body = await gql(client, STATS_Q, {"f": {"svr": True}})
         assert Decimal(body["data"]["liquidationStats"][0]["deficitUsd"]) == 0  # v36 has no SVR
+
+
+def _deficit_row(block: int, log_index: int, kind: str) -> DeficitRow:
+    return DeficitRow(
+        chain_id=77,
+        block_number=block,
+        block_hash=f"0xh{block}",
+        block_time=dt.datetime(2026, 2, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=12 * block),
+        tx_hash=f"0x{block:064x}",
+        tx_index=0,
+        log_index=log_index,
+        pool="0x" + "11" * 20,
+        market="v36",
+        kind=kind,
+        user_address="0x" + "22" * 20 if kind == "created" else None,
+        asset="0x" + "33" * 20,
+        amount=10**30,
+        caller="0x" + "44" * 20 if kind == "covered" else None,
+        price=100_000_000,
+        usd=Decimal("1000000000000000000000000.5"),
+        liquidation_log_index=log_index + 1 if kind == "created" else None,
+    )
+
+
+async def test_deficits_are_written_once_and_rolled_back(db: asyncpg.Connection) -> None:
+    """Replays change nothing; a rollback removes exactly the deficits above the ancestor."""
+    await writer.prepare(db)
+    first = Batch(77, 100, 104, deficits=[_deficit_row(101, 3, "created")])
+    second = Batch(77, 105, 110, deficits=[_deficit_row(106, 0, "covered")])
+    second.deficits.append(_deficit_row(108, 5, "created"))
+    assert await writer.write_batch(db, first, "devnet") == 1
+    assert await writer.write_batch(db, second, "devnet") == 2
+    await db.execute("UPDATE checkpoints SET block_number = 104 WHERE chain_id = 77")
+    assert await writer.write_batch(db, second, "devnet") == 0  # a replay
+    stored = await db.fetchrow("SELECT * FROM deficits WHERE block_number = 101")
+    assert stored["amount"] == Decimal(10**30) and stored["usd"] == Decimal(
+        "1000000000000000000000000.5"
+    )
+    removed = await rollback.rollback(db, 77, 106, "0xh106")
+    assert removed["deficits"] == 1
+    left = await db.fetch("SELECT block_number, kind FROM deficits ORDER BY block_number")
+    assert [(r["block_number"], r["kind"]) for r in left] == [(101, "created"), (106, "covered")]
