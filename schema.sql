@@ -188,6 +188,34 @@ CREATE TABLE IF NOT EXISTS asset_sources (
 );
 CREATE INDEX IF NOT EXISTS asset_sources_chain_block ON asset_sources (chain_id, block_number);
 
+-- DeficitCreated (kind 'created': a liquidation left `user_address` with debt and no
+-- collateral; `amount` of `asset` was booked as the reserve's deficit) and DeficitCovered
+-- ('covered': `caller`, the Umbrella, covered `amount`) of V3.3+ pools. A deficit created
+-- belongs to the LiquidationCall of its user that follows it in the same transaction
+-- (liquidation_log_index). price / usd: the pool's AaveOracle at the block.
+CREATE TABLE IF NOT EXISTS deficits (
+    chain_id              integer       NOT NULL,
+    block_number          bigint        NOT NULL,
+    block_hash            text          NOT NULL,
+    block_time            timestamptz   NOT NULL,
+    tx_hash               text          NOT NULL,
+    tx_index              integer       NOT NULL,
+    log_index             integer       NOT NULL,
+    pool                  text          NOT NULL,
+    market                text          NOT NULL,
+    kind                  text          NOT NULL CHECK (kind IN ('created', 'covered')),
+    user_address          text,                    -- created only
+    asset                 text          NOT NULL,
+    amount                numeric(78,0) NOT NULL,
+    caller                text,                    -- covered only
+    price                 numeric(78,0),           -- USD, 8 decimals, at block_number
+    usd                   numeric,
+    liquidation_log_index integer,                 -- created: its liquidation in tx_hash
+    PRIMARY KEY (chain_id, tx_hash, log_index)
+);
+CREATE INDEX IF NOT EXISTS deficits_chain_block ON deficits (chain_id, block_number);
+CREATE INDEX IF NOT EXISTS deficits_time ON deficits (block_time DESC, chain_id, tx_hash, log_index);
+
 -- Each source's window: from the block of its AssetSourceUpdated to the block in which the
 -- asset's next source took over (null while it is in force). svrFeeds reads the SVR ones.
 CREATE OR REPLACE VIEW asset_source_windows AS

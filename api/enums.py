@@ -99,3 +99,9 @@ class StatsSource(Enum):
     LIQUIDATIONS = strawberry.enum_value(
         "LIQUIDATIONS", description="The liquidations themselves (no rollup holds the answer)."
     )
+
+
+@strawberry.enum(description="What a deficit event says.")
+class DeficitKind(Enum):
+    CREATED = "created"  # DeficitCreated: a liquidation left debt without collateral
+    COVERED = "covered"  # DeficitCovered: the Umbrella covered some of a reserve's deficit

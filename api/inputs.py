@@ -10,9 +10,9 @@ from decimal import Decimal, localcontext
 
 import strawberry
 
-from api.enums import CHAIN_ID, Chain
+from api.enums import CHAIN_ID, Chain, DeficitKind
 from api.errors import ApiError, excerpt
-from api.queries import LiquidationWhere, SvrWhere
+from api.queries import DeficitWhere, LiquidationWhere, SvrWhere
 from api.scalars import Address
 
 MAX_CHAIN_IDS = 64
@@ -189,3 +189,32 @@ def parse_liquidation_id(value: str) -> tuple[int, str, int]:
         if 0 < chain_id < 2**31 and log_index < 2**31 and _TX_HASH.match(parts[1]):
             return chain_id, parts[1].lower(), log_index
     raise ApiError(f'invalid liquidation id {excerpt(value)!r}: expected "chainId:txHash:logIndex"')
+
+
+@strawberry.input(description="All given conditions must hold.")
+class DeficitFilter:
+    chains: list[Chain] | None = None
+    chain_ids: list[int] | None = None
+    markets: list[str] | None = None
+    kind: DeficitKind | None = None
+    user: Address | None = strawberry.field(default=None, description="The borrower (CREATED).")
+    asset: Address | None = strawberry.field(default=None, description="The reserve.")
+    tx_hash: str | None = None
+    time_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
+    time_to: datetime | None = strawberry.field(default=None, description="Exclusive.")
+
+
+def deficit_where(f: DeficitFilter | None) -> DeficitWhere:
+    if f is None:
+        return DeficitWhere()
+    time_from, time_to = _time_range(f.time_from, f.time_to)
+    return DeficitWhere(
+        chain_ids=selected_chain_ids(f.chains, f.chain_ids),
+        markets=selected_markets(f.markets),
+        kind=f.kind.value if f.kind is not None else None,
+        user=f.user,
+        asset=f.asset,
+        tx_hash=_tx_hash(f.tx_hash),
+        time_from=time_from,
+        time_to=time_to,
+    )

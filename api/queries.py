@@ -828,3 +828,115 @@ def liquidator_concentration(where: LiquidationWhere) -> tuple[Sql, StatsSource]
 
 def borrower_stats(user: str, chain_ids: tuple[int, ...] | None) -> Sql:
     return Sql(BORROWER_STATS, (user, _array(chain_ids)))
+
+
+# Deficits (bad debt of V3.3+ pools; the base table, small)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeficitWhere:
+    """A validated deficit filter; `time_to` exclusive."""
+
+    chain_ids: tuple[int, ...] | None = None
+    markets: tuple[str, ...] | None = None
+    kind: str | None = None
+    user: str | None = None
+    asset: str | None = None
+    tx_hash: str | None = None
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+
+    def fingerprint(self) -> str:
+        """Bound into cursors, as LiquidationWhere's; prefixed so that a cursor of one
+        listing is never taken for one of the other."""
+        blob = json.dumps({"deficits": [str(getattr(self, f.name)) for f in fields(self)]})
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+D_CHAINS = "d.chain_id = ANY({p}::integer[])"
+D_MARKETS = "d.market = ANY({p}::text[])"
+D_KIND = "d.kind = {p}"
+D_USER = "d.user_address = {p}"
+D_ASSET = "d.asset = {p}"
+D_TX_HASH = "d.tx_hash = {p}"
+D_TIME_FROM = "d.block_time >= {p}::timestamptz"
+D_TIME_TO = "d.block_time < {p}::timestamptz"
+D_ORDER_BY = "d.block_time DESC, d.chain_id, d.tx_hash, d.log_index"
+D_KEYSET_AFTER = (
+    "d.block_time <= {k}::timestamptz AND (d.block_time < {k}::timestamptz"
+    " OR (d.chain_id, d.tx_hash, d.log_index) > ({c}::integer, {h}::text, {i}::integer))"
+)
+
+DEFICITS_PAGE = """
+SELECT d.*, a.symbol AS asset_symbol, a.decimals AS asset_decimals,
+       (d.block_number <= cs.finalized_block) IS TRUE AS finalized
+FROM (
+    SELECT d.* FROM deficits d
+    WHERE {where}
+    ORDER BY {order_by}
+    LIMIT {limit}
+) d
+LEFT JOIN assets a ON a.chain_id = d.chain_id AND a.address = d.asset
+LEFT JOIN chain_status cs ON cs.chain_id = d.chain_id
+ORDER BY {order_by}
+"""
+
+
+def deficits_page(where: DeficitWhere, limit: int, after: KeysetPosition | None) -> Sql:
+    """Newest first, keyset on (block_time, chain_id, tx_hash, log_index) (deficits_time)."""
+    p = _Params()
+    conditions = _bound(
+        p,
+        [
+            (D_CHAINS, _array(where.chain_ids)),
+            (D_MARKETS, _array(where.markets)),
+            (D_KIND, where.kind),
+            (D_USER, where.user),
+            (D_ASSET, where.asset),
+            (D_TX_HASH, where.tx_hash),
+            (D_TIME_FROM, where.time_from),
+            (D_TIME_TO, where.time_to),
+        ],
+    )
+    if after is not None:
+        conditions.append(
+            D_KEYSET_AFTER.format(
+                k=p(after.key), c=p(after.chain_id), h=p(after.tx_hash), i=p(after.log_index)
+            )
+        )
+    text = DEFICITS_PAGE.format(where=_where(conditions), order_by=D_ORDER_BY, limit=p(limit))
+    return Sql(text, tuple(p.values))
+
+
+# The bad debt the liquidations of each liquidationStats group booked: deficits created,
+# through the liquidation of the same transaction they belong to, grouped and filtered by
+# that liquidation's columns exactly as the statistics are (one join by primary key).
+DEFICIT_STATS = """
+SELECT {chain} AS chain_id, {market} AS market, {period} AS period,
+       {collateral} AS collateral_asset, {debt} AS debt_asset, {liquidator} AS liquidator,
+       coalesce(sum(d.usd), 0) AS deficit_usd
+FROM deficits d
+JOIN liquidations l ON l.chain_id = d.chain_id AND l.tx_hash = d.tx_hash
+    AND l.log_index = d.liquidation_log_index
+WHERE d.kind = 'created' AND {where}
+GROUP BY 1, 2, 3, 4, 5, 6
+LIMIT {limit}
+"""
+
+
+def deficit_stats(where: LiquidationWhere, dims: frozenset[StatsDimension]) -> Sql:
+    """deficitUsd per liquidationStats group (same keys as liquidation_stats' rows)."""
+    p = _Params()
+    unit = time_unit(dims)
+    text = DEFICIT_STATS.format(
+        chain="l.chain_id" if StatsDimension.CHAIN in dims else NO_CHAIN,
+        market="l.market" if StatsDimension.MARKET in dims else NO_TEXT,
+        period=PERIOD.format(unit=unit, column="l.block_time") if unit else NO_PERIOD,
+        collateral="l.collateral_asset" if StatsDimension.COLLATERAL_ASSET in dims else NO_TEXT,
+        debt="l.debt_asset" if StatsDimension.DEBT_ASSET in dims else NO_TEXT,
+        liquidator="l.liquidator" if StatsDimension.LIQUIDATOR in dims else NO_TEXT,
+        where=_where(_liquidation_conditions(where, p)),
+        limit=p(MAX_GROUPED_ROWS + 1),
+    )
+    return Sql(text, tuple(p.values))

@@ -22,8 +22,10 @@ from api.enums import (
 )
 from api.errors import LIMIT_EXCEEDED, ApiError
 from api.inputs import (
+    DeficitFilter,
     LiquidationFilter,
     SvrRevenueFilter,
+    deficit_where,
     liquidation_where,
     parse_liquidation_id,
     selected_chain_ids,
@@ -44,6 +46,8 @@ from api.types import (
     BorrowerChainStats,
     BorrowerStats,
     ChainStatus,
+    DeficitConnection,
+    DeficitEdge,
     Liquidation,
     LiquidationConnection,
     LiquidationEdge,
@@ -56,6 +60,7 @@ from api.types import (
     SvrFeed,
     SvrRevenueRow,
     make_asset,
+    make_deficit,
     make_liquidation,
     make_svr_feed,
     recapture_rate,
@@ -87,6 +92,14 @@ def _int(value: object) -> int:
 
 def _dec(value: Decimal | None) -> Decimal:
     return value if value is not None else Decimal(0)
+
+
+def _stats_key(row: Any) -> tuple[object, ...]:
+    """A liquidationStats group's key: its six grouping columns."""
+    return tuple(
+        row[c]
+        for c in ("chain_id", "market", "period", "collateral_asset", "debt_asset", "liquidator")
+    )
 
 
 @strawberry.type
@@ -172,6 +185,10 @@ class Query:
         queries.check_bucket_count(where.time_from, where.time_to, queries.time_unit(frozen))
         source = queries.stats_source(where, frozen)
         rows = await _grouped_rows(info, queries.liquidation_stats(where, frozen, source), dims)
+        deficits = {
+            _stats_key(r): r["deficit_usd"]
+            for r in await info.context.db.fetch(queries.deficit_stats(where, frozen))
+        }
         return [
             LiquidationStatsRow(
                 chain=chain_of(r["chain_id"]),
@@ -201,6 +218,7 @@ class Query:
                 protocol_fee_usd=_dec(r["protocol_fee_usd"]),
                 collateral_seized_usd=_dec(r["collateral_usd"]) + _dec(r["protocol_fee_usd"]),
                 source=source,
+                deficit_usd=_dec(deficits.get(_stats_key(r))),
             )
             for r in rows
         ]
@@ -350,6 +368,55 @@ class Query:
             )
             for r in rows
         ]
+
+    @strawberry.field(
+        description="Deficit events of Aave V3.3+ pools (bad debt booked in liquidations, and "
+        "covered by the Umbrella), newest first, one page at a time."
+    )
+    async def deficits(
+        self,
+        info: Info,
+        filter: DeficitFilter | None = None,
+        first: Annotated[
+            int, strawberry.argument(description=f"Page size, 0 to {MAX_FIRST}.")
+        ] = DEFAULT_FIRST,
+        after: Annotated[
+            str | None, strawberry.argument(description="An endCursor from a previous page.")
+        ] = None,
+    ) -> DeficitConnection:
+        if not 0 <= first <= MAX_FIRST:
+            raise ApiError(
+                f"first must be between 0 and {MAX_FIRST} (got {first}); page with `after`",
+                LIMIT_EXCEEDED,
+            )
+        ctx = info.context
+        where = deficit_where(filter)
+        scope, order = where.fingerprint(), LiquidationOrder.BLOCK_TIME_DESC
+        position = None
+        if after is not None:
+            position = decode_cursor(after, ctx.cursor_key, order=order, scope=scope)
+        rows = await ctx.db.fetch(queries.deficits_page(where, first + 1, position))
+        edges = [
+            DeficitEdge(
+                node=make_deficit(row),
+                position=Cursor(
+                    order,
+                    KeysetPosition(
+                        row["block_time"], row["chain_id"], row["tx_hash"], row["log_index"]
+                    ),
+                    scope,
+                ),
+                key=ctx.cursor_key,
+            )
+            for row in rows[:first]
+        ]
+        page = PageInfo(
+            has_next_page=len(rows) > first,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor() if edges else None,
+            end_cursor=edges[-1].cursor() if edges else None,
+        )
+        return DeficitConnection(edges=edges, page_info=page)
 
     @strawberry.field(description="Per chain: head, indexed and finalized blocks, and lag.")
     async def indexer_status(self, info: Info) -> list[ChainStatus]:

@@ -10,7 +10,7 @@ import strawberry
 
 from api import queries
 from api.context import Info
-from api.enums import Chain, StatsSource, chain_of
+from api.enums import Chain, DeficitKind, StatsSource, chain_of
 from api.pagination import Cursor, encode_cursor
 from api.queries import LiquidationWhere
 from api.scalars import Address, BigInt
@@ -313,6 +313,11 @@ class LiquidationStatsRow:
     source: StatsSource = strawberry.field(
         description="The table that answered the query (the same on every row)."
     )
+    deficit_usd: Decimal = strawberry.field(
+        default=Decimal(0),
+        description="Bad debt the group's liquidations left (DeficitCreated of V3.3+ pools in "
+        "the liquidation's transaction), in USD at the block; always from the `deficits` table.",
+    )
 
 
 @strawberry.type(description="SVR revenue for one group. A dimension not grouped is null.")
@@ -473,3 +478,77 @@ class BorrowerStats:
     bonus_usd: Decimal
     collateral_seized_usd: Decimal
     chains: list[BorrowerChainStats]
+
+
+@strawberry.type(
+    description="A deficit event of an Aave V3.3+ pool: bad debt booked when a liquidation "
+    "left a borrower with debt and no collateral (CREATED), or covered by the Umbrella "
+    "(COVERED)."
+)
+class Deficit:
+    id: strawberry.ID = strawberry.field(description='"chainId:txHash:logIndex".')
+    chain: Chain | None
+    chain_id: int
+    block_number: int
+    block_hash: str
+    block_time: datetime
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    pool: Address
+    market: str
+    kind: DeficitKind
+    user: Address | None = strawberry.field(description="CREATED: the borrower.")
+    asset: Asset = strawberry.field(description="The reserve the deficit is booked in.")
+    amount: BigInt = strawberry.field(description="In the asset's smallest units.")
+    caller: Address | None = strawberry.field(description="COVERED: who covered it.")
+    price: Decimal | None = strawberry.field(description="The asset's USD price at the block.")
+    usd: Decimal | None = strawberry.field(description="amount x price; null without a price.")
+    liquidation_id: strawberry.ID | None = strawberry.field(
+        description="CREATED: the liquidation of the same transaction it belongs to."
+    )
+    finalized: bool
+
+
+def make_deficit(row: asyncpg.Record) -> Deficit:
+    chain_id, tx = row["chain_id"], row["tx_hash"]
+    link = row["liquidation_log_index"]
+    return Deficit(
+        id=strawberry.ID(f"{chain_id}:{tx}:{row['log_index']}"),
+        chain=chain_of(chain_id),
+        chain_id=chain_id,
+        block_number=row["block_number"],
+        block_hash=row["block_hash"],
+        block_time=row["block_time"],
+        tx_hash=tx,
+        tx_index=row["tx_index"],
+        log_index=row["log_index"],
+        pool=Address(row["pool"]),
+        market=row["market"],
+        kind=DeficitKind(row["kind"]),
+        user=Address(row["user_address"]) if row["user_address"] else None,
+        asset=make_asset(chain_id, row["asset"], row["asset_symbol"], row["asset_decimals"]),
+        amount=BigInt(int(row["amount"])),
+        caller=Address(row["caller"]) if row["caller"] else None,
+        price=_price(row["price"]),
+        usd=row["usd"],
+        liquidation_id=strawberry.ID(f"{chain_id}:{tx}:{link}") if link is not None else None,
+        finalized=row["finalized"],
+    )
+
+
+@strawberry.type
+class DeficitEdge:
+    node: Deficit
+    position: strawberry.Private[Cursor]
+    key: strawberry.Private[bytes]
+
+    @strawberry.field(description="Pass as `after` to continue after this row.")
+    def cursor(self) -> str:
+        return encode_cursor(self.position, self.key)
+
+
+@strawberry.type(description="A page of deficit events, newest first (keyset pagination).")
+class DeficitConnection:
+    edges: list[DeficitEdge]
+    page_info: PageInfo

@@ -35,6 +35,8 @@ from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Log, decode_logs
 from indexer.decode.topics import (
     ASSET_SOURCE_UPDATED,
+    DEFICIT_COVERED,
+    DEFICIT_CREATED,
     LIQUIDATION_CALL,
     ORACLE_TOPICS,
     SOLVER_TX_RESULT,
@@ -112,11 +114,11 @@ ProgressCallback = Callable[[Progress], None]
 
 
 def build_filter(chain: ChainConfig, aggregators: frozenset[str] = frozenset()) -> LogFilter:
-    """One filter for every stream: the pools' liquidations; where SVR is modelled, the
+    """One filter for every stream: the pools' liquidations and deficits; where SVR is modelled, the
     oracles' source switches, the SVR aggregators' updates (configured or found behind a
     source) and the Atlas settlement's solver results."""
     addresses = [pool.address for pool in chain.pools]
-    topics = [LIQUIDATION_CALL]
+    topics = [LIQUIDATION_CALL, DEFICIT_CREATED, DEFICIT_COVERED]
     svr = chain.svr.model != "none"
     if svr:
         addresses += [pool.oracle for pool in chain.pools]

@@ -104,6 +104,28 @@ class AssetSourceRow(NamedTuple):
     type_and_version: str | None
 
 
+class DeficitRow(NamedTuple):
+    """A DeficitCreated / DeficitCovered of a V3.3+ pool, valued at its block."""
+
+    chain_id: int
+    block_number: int
+    block_hash: str
+    block_time: datetime
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    pool: str
+    market: str
+    kind: str
+    user_address: str | None
+    asset: str
+    amount: int
+    caller: str | None
+    price: int | None
+    usd: Decimal | None
+    liquidation_log_index: int | None
+
+
 class AssetRow(NamedTuple):
     chain_id: int
     address: str
@@ -125,6 +147,7 @@ RECAPTURE_COLUMNS = RecaptureRow._fields
 ASSET_SOURCE_COLUMNS = AssetSourceRow._fields
 ASSET_COLUMNS = AssetRow._fields
 BLOCK_COLUMNS = BlockRow._fields
+DEFICIT_COLUMNS = DeficitRow._fields
 
 
 @dataclass(slots=True)
@@ -141,18 +164,26 @@ class Batch:
     assets: list[AssetRow] = field(default_factory=list)
     blocks: list[BlockRow] = field(default_factory=list)
     asset_sources: list[AssetSourceRow] = field(default_factory=list)
+    deficits: list[DeficitRow] = field(default_factory=list)
 
     @property
     def events(self) -> int:
-        return len(self.liquidations) + len(self.oracle_updates) + len(self.recaptures)
+        return (
+            len(self.liquidations)
+            + len(self.oracle_updates)
+            + len(self.recaptures)
+            + len(self.deficits)
+        )
 
     def event_blocks(self) -> list[tuple[int, str]]:
         """(block number, block hash) of every event row, to check them against headers."""
-        rows: list[LiquidationRow | OracleUpdateRow | RecaptureRow | AssetSourceRow] = [
+        rows: list[LiquidationRow | OracleUpdateRow | RecaptureRow | AssetSourceRow | DeficitRow]
+        rows = [
             *self.liquidations,
             *self.oracle_updates,
             *self.recaptures,
             *self.asset_sources,
+            *self.deficits,
         ]
         return [(row.block_number, row.block_hash) for row in rows]
 
@@ -166,3 +197,4 @@ class Batch:
         self.assets.extend(other.assets)
         self.blocks.extend(other.blocks)
         self.asset_sources.extend(other.asset_sources)
+        self.deficits.extend(other.deficits)

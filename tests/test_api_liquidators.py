@@ -64,12 +64,13 @@ query($f: LiquidationFilter, $first: Int!, $after: String, $o: LiquidatorOrder!)
   }
 }"""
 
+ROLLUP = "LIQUIDATOR_ROLLUP_DAILY"
 CASES = [
     ({}, "LIQUIDATOR_ROLLUP_DAILY"),
     ({"chains": ["ETHEREUM", "BASE"]}, "LIQUIDATOR_ROLLUP_DAILY"),
     ({"svr": True, "markets": ["core"]}, "LIQUIDATOR_ROLLUP_DAILY"),
     ({"svr": False}, "LIQUIDATOR_ROLLUP_DAILY"),
-    ({"timeFrom": "2026-01-28T00:00:00Z", "timeTo": "2026-01-31T00:00:00Z"}, "LIQUIDATOR_ROLLUP_DAILY"),
+    ({"timeFrom": "2026-01-28T00:00:00Z", "timeTo": "2026-01-31T00:00:00Z"}, ROLLUP),
     ({"timeFrom": "2026-02-01T05:00:00Z"}, "LIQUIDATIONS"),  # not a whole day
     ({"minDebtUsd": "1000"}, "LIQUIDATIONS"),
 ]
@@ -174,8 +175,8 @@ async def test_concentration_equals_group_by(
 
 
 async def test_concentration_of_nothing(client: httpx.AsyncClient) -> None:
-    body = await gql(client, CONCENTRATION_Q, {"f": {"timeFrom": "2001-01-01T00:00:00Z",
-                                                     "timeTo": "2001-01-02T00:00:00Z"}})  # fmt: skip
+    empty = {"timeFrom": "2001-01-01T00:00:00Z", "timeTo": "2001-01-02T00:00:00Z"}
+    body = await gql(client, CONCENTRATION_Q, {"f": empty})
     got = body["data"]["liquidatorConcentration"]
     assert got["uniqueLiquidators"] == 0 and got["count"] == 0
     assert got["top5Share"] is None and got["herfindahl"] is None

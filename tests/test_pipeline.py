@@ -147,8 +147,8 @@ async def test_asset_sources_are_the_oracles_history(indexed: Any) -> None:
         assert read <= behind, name
         assert {u["aggregator"] for u in chain["oracle_updates"]} == read, name
     ethereum = manifest["chains"]["ethereum"]
-    assert {e["market"] for e in ethereum["sources"]} == {"core", "prime"}
-    assert {e["market"] for e in ethereum["liquidations"]} == {"core", "prime"}
+    assert {e["market"] for e in ethereum["sources"]} == {"core", "prime", "v36"}
+    assert {e["market"] for e in ethereum["liquidations"]} == {"core", "prime", "v36"}
 
 
 async def test_every_recapture_matches_the_manifest(indexed: Any) -> None:

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 from indexer.decode.topics import (
     ANSWER_UPDATED,
     ASSET_SOURCE_UPDATED,
+    DEFICIT_COVERED,
+    DEFICIT_CREATED,
     LIQUIDATION_CALL,
     NEW_TRANSMISSION,
     ORACLE_TOPICS,
@@ -282,12 +284,50 @@ def decode_source_update(log: Log) -> SourceUpdate:
 _TOPIC = re.compile(r"0x[0-9a-f]{64}")
 
 
+class Deficit(NamedTuple):
+    """DeficitCreated(user, debtAsset, amount) or DeficitCovered(reserve, caller, amount) of
+    a V3.3+ Pool: bad debt booked in a liquidation, or covered by the Umbrella."""
+
+    pos: LogPosition
+    kind: str  # "created" | "covered"
+    user: str | None  # created: the borrower
+    asset: str
+    amount: int
+    caller: str | None  # covered: who covered it
+
+
+def decode_deficit(log: Log) -> Deficit:
+    topics = log["topics"]
+    created = topics[0] == DEFICIT_CREATED
+    if len(topics) != (3 if created else 2):
+        raise DecodeError(f"{'DeficitCreated' if created else 'DeficitCovered'}: wrong topics")
+    for word in topics[1:]:
+        if not isinstance(word, str) or not _TOPIC.fullmatch(word.lower()):
+            raise DecodeError(f"deficit event with a malformed topic {word!r:.70}")
+    pos = position(log)
+    if created:
+        (amount,) = _words(log["data"], 1)
+        return Deficit(
+            pos,
+            "created",
+            _word_address(topics[1]),
+            _word_address(topics[2]),
+            int(amount, 16),
+            None,
+        )
+    caller, amount = _words(log["data"], 2)
+    return Deficit(
+        pos, "covered", None, _word_address(topics[1]), int(amount, 16), _word_address(caller)
+    )
+
+
 @dataclass(slots=True)
 class DecodedLogs:
     liquidations: list[Liquidation]
     oracle_updates: list[OracleUpdate]
     solver_results: list[SolverResult]
     source_updates: list[SourceUpdate] = field(default_factory=list)
+    deficits: list[Deficit] = field(default_factory=list)
 
 
 def decode_logs(
@@ -315,6 +355,8 @@ def decode_logs(
             out.solver_results.append(decode_solver_result(log))
         elif topic0 == ASSET_SOURCE_UPDATED and address in oracles:
             out.source_updates.append(decode_source_update(log))
+        elif topic0 in (DEFICIT_CREATED, DEFICIT_COVERED) and address in pools:
+            out.deficits.append(decode_deficit(log))
     if out.oracle_updates:
         out.oracle_updates = with_routes(out.oracle_updates)
     return out

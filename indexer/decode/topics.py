@@ -18,6 +18,10 @@ SOLVER_TX_RESULT = topic(
 )
 #: AaveOracle: an asset's price source was set (by its constructor, governance or a steward).
 ASSET_SOURCE_UPDATED = topic("AssetSourceUpdated(address,address)")
+#: Aave V3.3+ Pool: a liquidation left debt without collateral (booked as the reserve's
+#: deficit), and the Umbrella covered some of a reserve's deficit.
+DEFICIT_CREATED = topic("DeficitCreated(address,address,uint256)")
+DEFICIT_COVERED = topic("DeficitCovered(address,address,uint256)")
 #: ERC-20 Transfer; the treasury's fee is an aToken Transfer (enrich/fees.py).
 TRANSFER = topic("Transfer(address,address,uint256)")
 

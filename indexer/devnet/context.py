@@ -53,6 +53,7 @@ class Journal:
     recaptures: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     metacalls: list[dict[str, Any]] = field(default_factory=list)
+    deficits: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -178,4 +179,9 @@ class ChainContext:
         """Adds the transaction's liquidations, labelled in log order; returns them."""
         entries = mf.liquidation_entries(self.d, block, sent, labels)
         self.journal.liquidations += entries
+        self.record_deficits(block, sent)
         return entries
+
+    def record_deficits(self, block: Block, sent: Sent) -> None:
+        """The transaction's DeficitCreated / DeficitCovered logs (V3.6 pools only emit them)."""
+        self.journal.deficits += mf.deficit_entries(self.d, block, sent)

@@ -22,6 +22,7 @@ from eth_abi import decode as abi_decode
 
 from . import artifacts as art
 from . import manifest as mf
+from . import v36
 from .artifacts import Artifact
 from .chains import PROFILES
 from .feeds import (
@@ -61,6 +62,7 @@ from .market import (
     SVR_DAPP_CONTROL,
     SVR_RECIPIENT,
     TREASURY,
+    UMBRELLA,
     WHALE,
     price_units,
 )
@@ -109,6 +111,8 @@ class Market:
     data_provider: str
     pool_block: int
     assets: dict[str, Asset]  # by symbol
+    package: str = "@aave/core-v3 1.19.3"  # where the Pool's code comes from
+    libraries: dict[str, str] = field(default_factory=dict)  # its own (v36); else the chain's
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Market:
@@ -187,6 +191,10 @@ class _Pending:
     strategies: tuple[str, str] = ("", "")
     #: DualAggregator -> the readers of it this market's sources put in front of it.
     readers: dict[str, list[str]] = field(default_factory=dict)
+    #: A market of another release (v36): its package, own libraries and configurator.
+    package: str = ""
+    libraries: dict[str, str] = field(default_factory=dict)
+    configurator_impl: str = ""
 
 
 def _next_time(session: ChainSession) -> int:
@@ -438,7 +446,7 @@ def _market(session: ChainSession, m: _Pending, tokens: dict[str, str]) -> Marke
             planned_source=planned,
             switch_step=step,
         )
-    return Market(
+    market = Market(
         name=m.name,
         admin=m.admin,
         provider=m.provider,
@@ -451,6 +459,9 @@ def _market(session: ChainSession, m: _Pending, tokens: dict[str, str]) -> Marke
         pool_block=m.pool_block,
         assets=assets,
     )
+    if m.package:
+        market.package, market.libraries = m.package, m.libraries
+    return market
 
 
 def deploy_market(
@@ -467,6 +478,11 @@ def deploy_market(
     pool_name = "L2Pool" if profile.l2_pool else "Pool"
     names = MARKETS[session.name]
     others = [MARKET_DEPLOYERS[n] for n in names if n != "core"]
+    later: list[_Pending] = []  # markets of another release, deployed after the others
+    if v36.has_market(session.name):
+        admin = MARKET_DEPLOYERS[v36.NAME]
+        later.append(_Pending(v36.NAME, admin, "", "", "", package=v36.PACKAGE))
+        others += [admin, UMBRELLA]
     if profile.svr_model != "none":
         others.append(OTHER_PROTOCOL)
     if others:
@@ -481,6 +497,8 @@ def deploy_market(
         gas=10_000_000,
         label="PoolConfigurator",
     )
+    for m in later:
+        v36.block_1(session, m)
     first = session.mine(_next_time(session))
 
     # Block 2: the proxies (each provider creates them with CREATE, nonces 1 and 2).
@@ -499,8 +517,10 @@ def deploy_market(
             gas=3_000_000,
             label="setPoolConfiguratorImpl",
         )
+    for m in later:
+        v36.block_2(session, m)
     pool_block = session.mine(_next_time(session))
-    for m in pending:
+    for m in pending + later:
         m.pool = create_address(m.provider, 1)
         m.configurator = create_address(m.provider, 2)
         m.pool_block = pool_block.number
@@ -565,11 +585,15 @@ def deploy_market(
         )
     for m in pending:
         _market_block_3(session, m, own, tokens, duals, feeds)
+    for m in later:
+        v36.block_3(session, m, own, tokens, feeds, _deploy_mock)
     feeds_block = session.mine(_next_time(session))
 
     # Block 4: reserves and their risk parameters; the readers of the SVR view.
     for m in pending:
         _market_block_4(session, m, tokens)
+    for m in later:
+        v36.block_4(session, m, tokens, UMBRELLA)
     readers: dict[str, list[str]] = {}
     for m in pending:
         for aggregator, rs in m.readers.items():
@@ -586,9 +610,9 @@ def deploy_market(
             )
     session.mine(_next_time(session))
 
-    markets = {m.name: _market(session, m, tokens) for m in pending}
+    markets = {m.name: _market(session, m, tokens) for m in pending + later}
     sources: list[dict[str, Any]] = []
-    for m in pending:
+    for m in pending + later:
         (sent,) = [s for s in feeds_block.txs if s.label == f"AaveOracle {m.name}"]
         sources += mf.source_entries(feeds_block, sent, m.name, m.oracle, feeds)
     deployment = Deployment(

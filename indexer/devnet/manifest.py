@@ -48,6 +48,9 @@ AGGREGATOR_EVENTS = {
     "0xda2435684a37fba6f7841e49b59e6ad975e462bbebd28ec9da4ed9746a6992be": "primary_feed_unlocked",
 }
 GET_ASSET_PRICE = "0xb3596f07"
+#: Aave V3.3+ Pool events (checked against the compiled V3.6 Pool's ABI in the tests).
+DEFICIT_CREATED = "0x2bccfb3fad376d59d7accf970515eb77b2f27b082c90ed0fb15583dd5a942699"
+DEFICIT_COVERED = "0x84b203e49f1a4b553088061534231969a68ad1c81be192205e96d23a206cb26a"
 
 
 def _word(data: str, i: int) -> int:
@@ -136,6 +139,81 @@ def liquidation_entries(
             }
         )
     return out
+
+
+def deficit_entries(d: Deployment, block: Block, sent: Sent) -> list[dict[str, Any]]:
+    """One entry per DeficitCreated / DeficitCovered log of any market's pool in the
+    transaction. A deficit created belongs to the liquidation of its user that follows it in
+    the transaction (the Pool books the deficit before it logs the LiquidationCall)."""
+    markets = {m.pool: m for m in d.markets.values()}
+    logs = sent.receipt["logs"]
+    out: list[dict[str, Any]] = []
+    for pos, log in enumerate(logs):
+        address = log["address"].lower()
+        topics = log["topics"]
+        if (
+            address not in markets
+            or not topics
+            or topics[0] not in (DEFICIT_CREATED, DEFICIT_COVERED)
+        ):
+            continue
+        created = topics[0] == DEFICIT_CREATED
+        user = _topic_address(topics[1]) if created else None
+        liquidation = None
+        if created:
+            liquidation = next(
+                (
+                    liquidation_id(d.chain_id, sent.tx_hash, int(later["logIndex"], 16))
+                    for later in logs[pos + 1 :]
+                    if later["address"].lower() == address
+                    and later["topics"][0] == LIQUIDATION_CALL
+                    and _topic_address(later["topics"][3]) == user
+                ),
+                None,
+            )
+        log_index = int(log["logIndex"], 16)
+        out.append(
+            {
+                "id": liquidation_id(d.chain_id, sent.tx_hash, log_index),
+                "market": markets[address].name,
+                "pool": address,
+                "block_number": block.number,
+                "block_hash": block.hash,
+                "block_time": block.timestamp,
+                "tx_hash": sent.tx_hash,
+                "tx_index": int(sent.receipt["transactionIndex"], 16),
+                "log_index": log_index,
+                "kind": "created" if created else "covered",
+                "user": user,
+                "asset": _topic_address(topics[2] if created else topics[1]),
+                "amount": str(_word(log["data"], 0 if created else 1)),
+                "caller": None if created else "0x" + log["data"][2 + 24 : 2 + 64],
+                "price": None,
+                "liquidation_id": liquidation,
+            }
+        )
+    return out
+
+
+def fill_deficit_prices(
+    session: ChainSession, oracles: dict[str, str], entries: list[dict[str, Any]]
+) -> None:
+    """price = getAssetPrice(asset) of the entry's market's AaveOracle at its block."""
+    keys = sorted({(e["market"], e["block_number"], e["asset"]) for e in entries})
+    calls = [
+        (
+            "eth_call",
+            [
+                {"to": oracles[market], "data": GET_ASSET_PRICE + "0" * 24 + asset[2:]},
+                hex(number),
+            ],
+        )
+        for market, number, asset in keys
+    ]
+    answers = session.rpc.batch(calls) if calls else []
+    prices = {key: str(int(r, 16)) for key, r in zip(keys, answers, strict=True)}
+    for e in entries:
+        e["price"] = prices[(e["market"], e["block_number"], e["asset"])]
 
 
 def source_entries(
@@ -480,6 +558,7 @@ def chain_manifest(d: Deployment, journal: dict[str, list[dict[str, Any]]]) -> d
         ),
         "recaptures": sorted(journal["recaptures"], key=lambda r: r["block_number"]),
         "metacalls": metacalls,
+        "deficits": sorted(journal.get("deficits", []), key=_chain_order),
     }
 
 

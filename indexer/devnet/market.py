@@ -44,6 +44,7 @@ MARKETS: dict[str, tuple[str, ...]] = {
 MARKET_RESERVES: dict[str, tuple[str, ...]] = {
     "core": tuple(r.symbol for r in RESERVES),
     "prime": ("WETH", "WBTC", "USDC"),
+    "v36": ("WETH", "WBTC", "USDC"),  # ethereum's Aave V3.6 market (v36.py)
 }
 
 #: DefaultReserveInterestRateStrategy arguments after the provider, in ray.
@@ -74,7 +75,14 @@ STRATEGY_STABLE = (
 DEPLOYER = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
 #: Deploys and administers the second market, so that core's addresses are the same on every
 #: chain whether or not it has one.
-MARKET_DEPLOYERS = {"core": DEPLOYER, "prime": actor("prime/deployer")}
+MARKET_DEPLOYERS = {
+    "core": DEPLOYER,
+    "prime": actor("prime/deployer"),
+    "v36": actor("v36/deployer"),
+}
+#: The V3.6 market's UMBRELLA: the one account eliminateReserveDeficit accepts (it covers
+#: bad debt with aTokens it supplied, and never borrows).
+UMBRELLA = actor("v36/umbrella")
 #: Holds the asset-listing admin role and switches price sources (as Aave's SVR steward does).
 SOURCE_STEWARD = actor("svr-steward")
 #: Another protocol, with its own SVR feed (behind no Aave source) and its own DAppControl.

@@ -139,13 +139,14 @@ def _play_paused(
                 "recaptures": [],
                 "sources": sources,
                 "metacalls": [],
+                "deficits": [],
             },
         }
     assert state is not None
     run = len(state["runs"])
     scenario = ChainScenario(session, deployment, compiled, prices, seed, scale, run, log)
     journal = scenario.play(_day0(session.head_time), _crash_block(head_at_start, scale))
-    for key in ("liquidations", "oracle_updates", "recaptures", "sources", "metacalls"):
+    for key in ("liquidations", "oracle_updates", "recaptures", "sources", "metacalls", "deficits"):
         state["journal"].setdefault(key, []).extend(getattr(journal, key))
     state["deployment"] = deployment.to_json()  # sources switched during the run
     state["runs"].append({"seed": seed, "scale": scale})

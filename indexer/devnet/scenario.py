@@ -26,6 +26,7 @@ from typing import Any
 
 from . import manifest as mf
 from .context import AFTER_CUTOFF_PUBLIC, ORDINARY, ChainContext, Contracts, Journal, Label
+from .deficits import Deficits
 from .deploy import MAX_UINT, Deployment, switch_source, switched
 from .market import CUTOFF_BLOCKS, LIQUIDATORS
 from .oracles import FOREIGN, Oracles
@@ -85,6 +86,8 @@ class ChainScenario:
         self.oracles = Oracles(ctx)
         self.positions = plan_positions(ctx, prices, scale, seed, run)
         self.book = HealthBook(ctx, self.oracles, self.positions)
+        self.deficits = Deficits(ctx, self.oracles, prices, scale, seed, run)
+        self.step = 0
 
     def _mine_oracles(self, when: int) -> None:
         ctx = self.ctx
@@ -131,6 +134,7 @@ class ChainScenario:
 
     def play_step(self, step: int, start_time: int, start_block: int) -> None:
         ctx, oracles, rng = self.ctx, self.oracles, self.ctx.rng
+        self.step = step
         ctx.s.mine_empty(start_block - 1 - ctx.s.head)
         switches = self.pending_switches(step)
         public: list[str] = []
@@ -306,6 +310,7 @@ class ChainScenario:
         for feed in feeds.values():
             feed.primary_pending = False
         if not due and not unlocks:
+            self.deficits.mine_alone(self.step)
             return
         foreign_sent: Sent | QueuedMetacall | None = None
         foreign_targets: list[Target] = []
@@ -352,12 +357,16 @@ class ChainScenario:
                     label="liquidation",
                 )
                 t.position.hf = None
+            if start == 0:
+                self.deficits.queue(self.step)
             labels = [foreign_label or t.label for t in due[start : start + per_block]]
             block = ctx.s.mine(ctx.next_time())
             liquidations = iter(labels)
             for sent in block.txs:
                 if sent.label == "liquidation":
                     ctx.record_liquidations(block, sent, next(liquidations))
+                elif self.deficits.record(block, sent, foreign_label or ORDINARY):
+                    pass
                 else:
                     ctx.record_oracle(block, sent)
                 if isinstance(foreign_sent, QueuedMetacall) and sent is foreign_sent.sent:
@@ -370,6 +379,7 @@ class ChainScenario:
         ctx = self.ctx
         self.reset_prices(day0 + 3600)
         open_positions(ctx, self.positions)
+        self.deficits.open()
         self.log(f"{ctx.s.name}: {len(self.positions)} borrowers opened positions")
         crash_start = day0 + DAY + 3600
         for step in range(1, STEPS + 1):
@@ -385,4 +395,5 @@ class ChainScenario:
         oracles = {name: m.oracle for name, m in ctx.d.markets.items()}
         mf.fill_prices(ctx.s, oracles, ctx.journal.liquidations)
         mf.fill_closures(ctx.s, ctx.d, ctx.journal.liquidations)
+        mf.fill_deficit_prices(ctx.s, oracles, ctx.journal.deficits)
         return ctx.journal

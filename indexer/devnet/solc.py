@@ -61,22 +61,7 @@ def compile_contracts(cache_dir: Path) -> dict[str, dict[str, Any]]:
     if cached.is_file():
         result: dict[str, dict[str, Any]] = orjson.loads(cached.read_bytes())
         return result
-    proc = subprocess.run(
-        [node_executable(), "-e", _NODE_SCRIPT, str(package)],
-        input=encoded,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
-        raise DevnetError(f"solc failed: {' '.join(tail) or 'no output'}")
-    output = orjson.loads(proc.stdout)
-    errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
-    if errors:
-        first = errors[0]
-        where = first.get("sourceLocation", {}).get("file", "?")
-        raise DevnetError(f"solc could not compile {where}: {first.get('message')}")
+    output = run_solcjs(package, encoded)
     result = {}
     for per_file in output["contracts"].values():
         for name, data in per_file.items():
@@ -90,3 +75,24 @@ def compile_contracts(cache_dir: Path) -> dict[str, dict[str, Any]]:
     tmp.write_bytes(orjson.dumps(result))
     tmp.replace(cached)
     return result
+
+
+def run_solcjs(package: Path, encoded: bytes, timeout: int = 300) -> dict[str, Any]:
+    """solc's standard-JSON output for `encoded` input; compile errors raise."""
+    proc = subprocess.run(
+        [node_executable(), "-e", _NODE_SCRIPT, str(package)],
+        input=encoded,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        raise DevnetError(f"solc failed: {' '.join(tail) or 'no output'}")
+    output: dict[str, Any] = orjson.loads(proc.stdout)
+    errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
+    if errors:
+        first = errors[0]
+        where = first.get("sourceLocation", {}).get("file", "?")
+        raise DevnetError(f"solc could not compile {where}: {first.get('message')}")
+    return output

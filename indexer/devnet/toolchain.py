@@ -77,3 +77,11 @@ def node_executable() -> str:
     if node is None:
         raise DevnetError("node (Node.js) is not on PATH; it is needed to run solc")
     return node
+
+
+def aave_origin_sources() -> Path:
+    """The Solidity sources of @aave-dao/aave-v3-origin (no compiled artifacts ship)."""
+    path = node_modules() / "@aave-dao" / "aave-v3-origin" / "src" / "contracts"
+    if not path.is_dir():
+        raise DevnetError(f"Aave V3.6 sources missing at {path}; {_INSTALL_HINT}")
+    return path

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from indexer.config import ChainConfig
-from indexer.decode.events import DecodedLogs, Liquidation, OracleUpdate
+from indexer.decode.events import DecodedLogs, Deficit, Liquidation, OracleUpdate
 from indexer.enrich.closure import DebtClosures
 from indexer.enrich.fees import TreasuryFees
 from indexer.enrich.prices import EXACT, PriceOracle, usd
@@ -18,7 +18,14 @@ from indexer.enrich.sources import SourceBook, rows_for
 from indexer.enrich.svr import NO_SHARE, Payment, SvrMatch, SvrRules, SvrShare, liquidation_shares
 from indexer.enrich.tokens import Token, TokenRegistry
 from indexer.fetch.headers import Header, check_block, fetch_headers
-from indexer.records import AssetRow, Batch, LiquidationRow, OracleUpdateRow, RecaptureRow
+from indexer.records import (
+    AssetRow,
+    Batch,
+    DeficitRow,
+    LiquidationRow,
+    OracleUpdateRow,
+    RecaptureRow,
+)
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import EndpointFault, RpcError
 
@@ -103,13 +110,15 @@ class Enricher:
                 decoded.source_updates,
                 self.book,
             )
-        if not liqs and not updates and not decoded.solver_results:
+        deficits = decoded.deficits
+        if not liqs and not updates and not decoded.solver_results and not deficits:
             return batch
         await asyncio.sleep(0)  # the range was just decoded: let a write in flight move
 
         times = await self._block_times(decoded, headers)
         learned = await self.tokens.ensure(
             {a for liq in liqs for a in (liq.collateral_asset, liq.debt_asset)}
+            | {d.asset for d in deficits}
         )
         batch.assets.extend(self._asset_rows(learned))
 
@@ -132,6 +141,10 @@ class Enricher:
             pairs = wanted.setdefault(liq.pos.address, set())
             pairs.add((liq.collateral_asset, liq.pos.block_number))
             pairs.add((liq.debt_asset, liq.pos.block_number))
+        for deficit in deficits:
+            wanted.setdefault(deficit.pos.address, set()).add(
+                (deficit.asset, deficit.pos.block_number)
+            )
         native = self.chain.native_price_asset
         recapture_pairs = set()
         for p in payments:
@@ -161,6 +174,7 @@ class Enricher:
         batch.liquidations = await self._liquidation_rows(
             liqs, times, prices, fees, closed, matches, shares, depth
         )
+        batch.deficits = self._deficit_rows(deficits, liqs, times, prices)
         sold = self.svr.sold(updates, matches, payments, book)
         batch.oracle_updates = [
             self._oracle_update_row(u, times, sold.get(u.pos.key)) for u in updates
@@ -284,6 +298,61 @@ class Enricher:
                 )
         return rows
 
+    def _deficit_rows(
+        self,
+        deficits: Sequence[Deficit],
+        liqs: Sequence[Liquidation],
+        times: dict[int, datetime],
+        prices: dict[str, Prices],
+    ) -> list[DeficitRow]:
+        """One row per deficit event, valued like a liquidation (its pool's oracle at the
+        block). A deficit created belongs to the first LiquidationCall of its user and pool
+        after it in the transaction: the Pool books bad debt before it logs the liquidation,
+        which is always in the same block, so in the same range."""
+        by_tx: dict[str, list[Liquidation]] = {}
+        for liq in liqs:
+            by_tx.setdefault(liq.pos.tx_hash, []).append(liq)
+        rows = []
+        for d in deficits:
+            pos = d.pos
+            price = prices.get(pos.address, {}).get((d.asset, pos.block_number))
+            link = None
+            if d.kind == "created":
+                link = next(
+                    (
+                        liq.pos.log_index
+                        for liq in sorted(by_tx.get(pos.tx_hash, ()), key=lambda x: x.pos.log_index)
+                        if liq.pos.log_index > pos.log_index
+                        and liq.pos.address == pos.address
+                        and liq.user == d.user
+                    ),
+                    None,
+                )
+            rows.append(
+                DeficitRow(
+                    chain_id=self.chain.chain_id,
+                    block_number=pos.block_number,
+                    block_hash=pos.block_hash,
+                    block_time=times[pos.block_number],
+                    tx_hash=pos.tx_hash,
+                    tx_index=pos.tx_index,
+                    log_index=pos.log_index,
+                    pool=pos.address,
+                    market=self.markets[pos.address],
+                    kind=d.kind,
+                    user_address=d.user,
+                    asset=d.asset,
+                    amount=d.amount,
+                    caller=d.caller,
+                    price=price,
+                    usd=None
+                    if price is None
+                    else usd(d.amount, price, self.tokens.decimals(d.asset)),
+                    liquidation_log_index=link,
+                )
+            )
+        return rows
+
     async def _block_times(
         self, decoded: DecodedLogs, headers: dict[int, Header] | None
     ) -> dict[int, datetime]:
@@ -292,6 +361,7 @@ class Enricher:
         positions = [liq.pos for liq in decoded.liquidations]
         positions += [u.pos for u in decoded.oracle_updates]
         positions += [r.pos for r in decoded.solver_results]
+        positions += [d.pos for d in decoded.deficits]
         for pos in positions:
             if pos.block_number in times:
                 continue

@@ -21,7 +21,14 @@ STORED_HASH = "SELECT block_hash FROM blocks WHERE chain_id = $1 AND block_numbe
 #: table -> the DELETE of its rows above the ancestor; the rows' tables before `blocks`.
 DELETE_ABOVE = {
     table: f"DELETE FROM {table} WHERE chain_id = $1 AND block_number > $2"
-    for table in ("liquidations", "svr_oracle_updates", "svr_recaptures", "asset_sources", "blocks")
+    for table in (
+        "liquidations",
+        "svr_oracle_updates",
+        "svr_recaptures",
+        "asset_sources",
+        "deficits",
+        "blocks",
+    )
 }
 CHECKPOINT_BACK = """
 UPDATE checkpoints SET block_number = $3, block_hash = $4, updated_at = now()

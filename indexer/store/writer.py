@@ -23,6 +23,7 @@ import asyncpg
 
 from indexer.records import (
     ASSET_SOURCE_COLUMNS,
+    DEFICIT_COLUMNS,
     LIQUIDATION_COLUMNS,
     ORACLE_UPDATE_COLUMNS,
     RECAPTURE_COLUMNS,
@@ -39,6 +40,7 @@ _STAGING = {
     "liquidations": ("stage_liquidations", LIQUIDATION_COLUMNS),
     "svr_oracle_updates": ("stage_oracle_updates", ORACLE_UPDATE_COLUMNS),
     "svr_recaptures": ("stage_recaptures", RECAPTURE_COLUMNS),
+    "deficits": ("stage_deficits", DEFICIT_COLUMNS),
 }
 
 CREATE_STAGING = "\n".join(
@@ -259,6 +261,7 @@ async def _write_rows(conn: asyncpg.Connection, batch: Batch, *, replay: bool) -
         ("liquidations", batch.liquidations),
         ("svr_oracle_updates", batch.oracle_updates),
         ("svr_recaptures", batch.recaptures),
+        ("deficits", batch.deficits),
     ):
         if not rows:
             continue
