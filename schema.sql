@@ -138,6 +138,10 @@ CREATE TABLE IF NOT EXISTS svr_oracle_updates (
     PRIMARY KEY (chain_id, tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS svr_oracle_updates_chain_block ON svr_oracle_updates (chain_id, block_number);
+-- The last answer of a feed before a position (blocks since the price update).
+CREATE INDEX IF NOT EXISTS svr_oracle_updates_answers
+    ON svr_oracle_updates (chain_id, aggregator, block_number DESC, log_index DESC)
+    WHERE kind = 'answer_updated';
 -- The public twin of an SVR round (how far the SVR update led it).
 CREATE INDEX IF NOT EXISTS svr_oracle_updates_unlocked
     ON svr_oracle_updates (chain_id, aggregator, round_id) WHERE kind = 'primary_feed_unlocked';

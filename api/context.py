@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from api import queries
 from api.db import Database
+from api.queries import PriceAgeKey
 
 #: (chain id, aggregator, round id) -> (block number, block time) of its public twin
 TwinKey = tuple[int, str, int]
@@ -24,6 +25,7 @@ class ApiContext:
     request: Any = None
     response: Any = None
     _twins: DataLoader[TwinKey, Twin] | None = field(default=None, repr=False)
+    _price_ages: DataLoader[PriceAgeKey, int | None] | None = field(default=None, repr=False)
 
     def twins(self) -> DataLoader[TwinKey, Twin]:
         """Per request: the public twins of the SVR rounds its liquidations followed, loaded
@@ -43,6 +45,19 @@ class ApiContext:
 
             self._twins = DataLoader(load_fn=load)
         return self._twins
+
+    def price_ages(self) -> DataLoader[PriceAgeKey, int | None]:
+        """Per request: how many blocks before each asking liquidation its assets' indexed
+        feeds last updated, in one query for all the rows that ask."""
+        if self._price_ages is None:
+
+            async def load(keys: list[PriceAgeKey]) -> list[int | None]:
+                rows = await self.db.fetch(queries.blocks_since_price_update(keys))
+                found = {int(r["ord"]): r["blocks"] for r in rows}
+                return [found.get(i + 1) for i in range(len(keys))]
+
+            self._price_ages = DataLoader(load_fn=load)
+        return self._price_ages
 
 
 Info = strawberry.Info[ApiContext, None]

@@ -373,6 +373,41 @@ def public_twins(keys: list[tuple[int, str, int]]) -> Sql:
     return Sql(PUBLIC_TWINS, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]))
 
 
+# The blocks since the last price update before each liquidation of the feeds behind its
+# collateral and debt assets (the sources in force in its market at its position); only
+# indexed feeds (the SVR aggregators) have updates to find. Per page: one query.
+BLOCKS_SINCE_PRICE_UPDATE = """
+SELECT k.ord, k.block_number - (
+    SELECT max(u.block_number)
+    FROM asset_source_windows w
+    CROSS JOIN LATERAL (
+        SELECT u.block_number FROM svr_oracle_updates u
+        WHERE u.chain_id = w.chain_id AND u.aggregator = w.aggregator
+          AND u.kind = 'answer_updated'
+          AND (u.block_number, u.log_index) < (k.block_number, k.log_index)
+        ORDER BY u.block_number DESC, u.log_index DESC
+        LIMIT 1
+    ) u
+    WHERE w.chain_id = k.chain_id AND w.market = k.market
+      AND w.asset IN (k.collateral_asset, k.debt_asset) AND w.aggregator IS NOT NULL
+      AND (w.from_block, w.from_log_index) < (k.block_number, k.log_index)
+      AND (w.to_block IS NULL OR (w.to_block, w.to_log_index) > (k.block_number, k.log_index))
+) AS blocks
+FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::integer[])
+     WITH ORDINALITY AS k(chain_id, market, collateral_asset, debt_asset, block_number,
+                          log_index, ord)
+"""
+
+
+#: (chain id, market, collateral, debt, block number, log index) of a liquidation
+PriceAgeKey = tuple[int, str, str, str, int, int]
+
+
+def blocks_since_price_update(keys: list[PriceAgeKey]) -> Sql:
+    columns = list(zip(*keys, strict=True)) if keys else [()] * 6
+    return Sql(BLOCKS_SINCE_PRICE_UPDATE, tuple(list(c) for c in columns))
+
+
 def liquidation_by_id(chain_id: int, tx_hash: str, log_index: int) -> Sql:
     return Sql(LIQUIDATION_BY_ID, (chain_id, tx_hash, log_index))
 

@@ -163,6 +163,19 @@ class Liquidation:
         "non-final row may still disappear in a reorg)."
     )
     svr: SvrAttribution | None = strawberry.field(description="Null when not an SVR liquidation.")
+    _price_age_key: strawberry.Private[queries.PriceAgeKey | None] = None
+
+    @strawberry.field(
+        description="Blocks between this liquidation and the last price update before it "
+        "(in block and log order) of the feeds behind its collateral and debt assets in its "
+        "market: 0 for a back-run in the update's block. Only indexed feeds (the SVR "
+        "aggregators behind Aave's sources) are seen: null when neither asset has one, or "
+        "none updated since it was indexed."
+    )
+    async def blocks_since_price_update(self, info: Info) -> int | None:
+        if self._price_age_key is None:
+            return None
+        return await info.context.price_ages().load(self._price_age_key)
 
 
 # Wide enough for any uint256 (78 digits): scaling an answer by 1e-8 is then exact.
@@ -243,6 +256,14 @@ def make_liquidation(row: asyncpg.Record) -> Liquidation:
         closed_fully=row["closed_fully"],
         finalized=row["finalized"],
         svr=svr,
+        _price_age_key=(
+            chain_id,
+            row["market"],
+            row["collateral_asset"],
+            row["debt_asset"],
+            row["block_number"],
+            row["log_index"],
+        ),
     )
 
 

@@ -460,3 +460,64 @@ async def test_atlas_auction_depth_matches_the_metacalls(indexed: Any) -> None:
         assert (r["svr_best_losing_bid_usd"] is not None) == bool(lost)
         losers += bool(lost)
     assert losers > 0
+
+
+def _blocks_since_update(chain: dict[str, Any], liq: dict[str, Any]) -> int | None:
+    """From the manifest alone: the feeds in force behind the liquidation's two assets in
+    its market (the last source set before it), and the last AnswerUpdated of those before
+    it in block and log order."""
+    at = (liq["block_number"], liq["log_index"])
+    feeds = set()
+    for asset in (liq["collateral_asset"], liq["debt_asset"]):
+        before = [
+            s
+            for s in chain["sources"]
+            if s["market"] == liq["market"]
+            and s["asset"] == asset
+            and (s["block_number"], s["log_index"]) < at
+        ]
+        if before:
+            last = max(before, key=lambda s: (s["block_number"], s["log_index"]))
+            if last["aggregator"]:
+                feeds.add(last["aggregator"])
+    updates = [
+        u["block_number"]
+        for u in chain["oracle_updates"]
+        if u["kind"] == "answer_updated"
+        and u["aggregator"] in feeds
+        and (u["block_number"], u["log_index"]) < at
+    ]
+    return liq["block_number"] - max(updates) if updates else None
+
+
+async def test_blocks_since_price_update_follow_the_feeds(indexed: Any) -> None:
+    """blocksSincePriceUpdate of every liquidation equals what the manifest's sources and
+    oracle updates give; an SVR back-run is 0 blocks after its update."""
+    from tests.test_api_support import api_client, gql
+
+    dsn, manifest, _ = indexed
+    query = (
+        "query($f: LiquidationFilter, $after: String) { liquidations(filter: $f, first: 500,"
+        " after: $after) { edges { node { id blocksSincePriceUpdate svr { roundId } } }"
+        " pageInfo { hasNextPage endCursor } } }"
+    )
+    async with api_client(dsn) as client:
+        for chain in manifest["chains"].values():
+            got: dict[str, Any] = {}
+            after = None
+            while True:
+                body = await gql(client, query, {"f": {"chainIds": [chain["chain_id"]]},
+                                                 "after": after})  # fmt: skip
+                assert not body.get("errors"), body
+                page = body["data"]["liquidations"]
+                for edge in page["edges"]:
+                    got[edge["node"]["id"]] = edge["node"]
+                if not page["pageInfo"]["hasNextPage"]:
+                    break
+                after = page["pageInfo"]["endCursor"]
+            want = {liq["id"]: _blocks_since_update(chain, liq) for liq in chain["liquidations"]}
+            assert {i: n["blocksSincePriceUpdate"] for i, n in got.items()} == want
+            svr = [liq for liq in chain["liquidations"] if liq["svr"]]
+            assert all(got[liq["id"]]["blocksSincePriceUpdate"] == 0 for liq in svr)
+            if chain["oracle_updates"]:
+                assert any(v is not None and v > 0 for v in want.values())

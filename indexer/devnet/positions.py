@@ -51,11 +51,6 @@ def _aims(chain: str) -> list[tuple[str, str, int, int]]:
     return out
 
 
-#: Aave's CLOSE_FACTOR_HF_THRESHOLD: below it, a liquidation may repay the whole debt.
-CLOSE_FACTOR_HF = 0.95
-DEEP_EVERY = 12  # one borrower in about twelve waits for it
-
-
 @dataclass
 class Position:
     user: str
@@ -71,15 +66,6 @@ class Position:
     debt_units: int = 0
     closed: bool = False
     deferred: bool = False
-    #: liquidators leave it alone until its health factor is below the close factor's
-    #: threshold, where the whole debt may be repaid at once: the liquidations that close a
-    #: position in full
-    deep: bool = False
-
-    def spared(self, hf: float | None = None) -> bool:
-        """Whether liquidators leave it alone at this health factor (the last read one)."""
-        hf = self.hf if hf is None else hf
-        return self.deep and hf is not None and hf >= CLOSE_FACTOR_HF
 
     @property
     def assets(self) -> tuple[str, str]:
@@ -165,7 +151,6 @@ def plan_positions(
                 debt_amount=int(
                     debt_usd / (prices[debt][0] / PRICE_UNIT) * 10 ** BY_SYMBOL[debt].decimals
                 ),
-                deep=int(user[-2:], 16) % DEEP_EVERY == 0,  # not from rng: the rest stays
             )
         )
     return out

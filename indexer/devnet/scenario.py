@@ -290,7 +290,7 @@ class ChainScenario:
         book.refresh(candidates)
         due: list[Target] = []
         for p in candidates:
-            if p.closed or p.hf is None or p.hf >= 1.0 or p.spared():
+            if p.closed or p.hf is None or p.hf >= 1.0:
                 continue
             if not p.deferred and rng.random() < DEFER:
                 p.deferred = True

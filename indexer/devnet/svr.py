@@ -76,8 +76,6 @@ def targets_for(
         if p.closed or p.hf is None:
             continue
         after = book.predicted(p, symbol, price)
-        if p.spared(after):
-            continue
         close = 0.5 if after > 0.95 else 1.0  # the close factor
         target = _target(ctx, p, aggregators, close, None if aggregators else CATCH_UP)
         if p.hf < 1.0 and target.label.reason in ("svr", CATCH_UP):
@@ -101,9 +99,7 @@ def extras_for(
     if not candidates or not ctx.chance("sweep", EXTRA_CHANCE):
         return []
     book.refresh(candidates)
-    ready = [
-        p for p in candidates if not p.closed and p.hf is not None and p.hf < 1.0 and not p.spared()
-    ]
+    ready = [p for p in candidates if not p.closed and p.hf is not None and p.hf < 1.0]
     ready.sort(key=lambda p: -p.debt_usd)
     return [_target(ctx, p, aggregators, 0.5, None) for p in ready[: ctx.rng.choice((1, 2))]]
 
