@@ -28,6 +28,8 @@ from api.context import ApiContext
 from api.dashboard import dashboard_routes
 from api.db import Database
 from api.errors import ApiError
+from api.export import export_routes
+from api.http_cache import CacheSettings, http_graphql
 from api.limits import MAX_BODY_BYTES, MAX_QUERY_STRING_BYTES
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.pagination import cursor_key
@@ -159,17 +161,20 @@ def create_app(
     pool_min: int = 1,
     pool_max: int = 10,
     cursor_secret: str | None = None,
+    cache: CacheSettings | None = None,
 ) -> Starlette:
     """Build the API. One asyncpg pool per process, opened on startup (lifespan).
 
     cursor_secret: HMAC key material for pagination cursors; defaults to the
     AAVE_API_CURSOR_SECRET environment variable (see api.pagination).
+    cache: HTTP caching of /graphql (api.http_cache); the defaults when None.
     """
     db = Database(
         dsn, statement_timeout_ms=statement_timeout_ms, pool_min=pool_min, pool_max=pool_max
     )
     metrics = ApiMetrics()
     view = GraphQLView(build_schema(metrics), db, cursor_key(cursor_secret))
+    graphql = http_graphql(view, db, cache)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -203,7 +208,8 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            *export_routes(db),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -214,6 +220,7 @@ def create_app(
     )
     app.state.db = db
     app.state.metrics = metrics
+    app.state.graphql = graphql
     return app
 
 
