@@ -15,12 +15,12 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import strawberry
 from cross_web import HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, parse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -37,6 +37,7 @@ from api.context import ApiContext, Info
 from api.enums import Chain
 from api.errors import LIMIT_EXCEEDED, ApiError
 from api.inputs import LiquidationFilter, liquidation_where, selected_chain_ids, selected_markets
+from api.limits import MAX_TOKENS
 from api.live import Connection, Kind, LiveFeed, LiveOptions, Matcher, liquidation_matches
 from api.scalars import Address
 from api.types import Liquidation, LiquidationRemoval, SvrRecapture
@@ -174,22 +175,34 @@ class TransportHandler(BaseGraphQLTransportWSHandler[ApiContext, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         cap = self.max_subscriptions_per_connection
-        if (
-            self.connection_acknowledged
-            and cap is not None
-            and message["id"] not in self.operations
-            and len(self.operations) >= cap
-        ):
-            error = GraphQLError(
-                f"at most {cap} subscriptions per connection: complete one first, or open "
-                "another connection",
-                extensions={"code": LIMIT_EXCEEDED},
-            )
-            await self.send_message(
-                {"id": message["id"], "type": "error", "payload": [error.formatted]}
-            )
-            return
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            error = None
+            if cap is not None and len(self.operations) >= cap:
+                error = GraphQLError(
+                    f"at most {cap} subscriptions per connection: complete one first, or "
+                    "open another connection",
+                    extensions={"code": LIMIT_EXCEEDED},
+                )
+            else:
+                error = _syntax_error(message["payload"]["query"])
+            if error is not None:
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
         await super().handle_subscribe(message)
+
+
+@lru_cache(maxsize=256)
+def _syntax_error(query: str) -> GraphQLError | None:
+    """The document's syntax error (or token excess), answered as an `error` message: over
+    a WebSocket, Strawberry's parser extensions would raise it out of the operation's task
+    (logged as a crash, and the client told nothing but `complete`)."""
+    try:
+        parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError as exc:
+        return exc
+    return None
 
 
 def websocket_options(options: LiveOptions, origins: Sequence[str]) -> dict[str, Any]:

@@ -12,10 +12,12 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +32,10 @@ PROTOCOL = "graphql-transport-ws"
 class Server:
     url: str  # http://127.0.0.1:port
     proc: subprocess.Popen[bytes]
+    log: Path  # its stderr
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
 
     @property
     def ws_url(self) -> str:
@@ -52,15 +58,18 @@ class Server:
 
 @contextmanager
 def api_server(dsn: str, **env: str) -> Iterator[Server]:
-    """`api.server.run` on a free port with extra environment (AAVE_API_... limits)."""
+    """`api.server.run` on a free port with extra environment (AAVE_API_... limits); its
+    log goes to a file (a pipe nobody reads would stall it)."""
     port = free_port()
     code = f"from api.server import run; run('127.0.0.1', {port}, {dsn!r}, [])"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = Path(tempfile.mkstemp(prefix="api-server-", suffix=".log")[1])
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -72,7 +81,7 @@ def api_server(dsn: str, **env: str) -> Iterator[Server]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the API server did not start") from None
                 time.sleep(0.05)
-        yield Server(url, proc)
+        yield Server(url, proc, log)
     finally:
         proc.terminate()
         try:
@@ -80,6 +89,7 @@ def api_server(dsn: str, **env: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.unlink(missing_ok=True)
 
 
 async def metric(http: httpx.AsyncClient, name: str, **labels: str) -> float:
