@@ -195,8 +195,8 @@ WINDOW w AS (PARTITION BY chain_id, market, asset ORDER BY block_number, log_ind
 -- were rolled back. The payload is a few numbers as JSON, never rows (a payload holds at
 -- most 8000 bytes): {"kind", "chain", "lo", "hi", "n", "xid"}, the block range (for
 -- retractions, the id range) and count of the rows, and the id of the (sub)transaction
--- that wrote them (their xmin, found with one key lookup). The API reads exactly those
--- rows, by range and xmin, once for all its subscribers. No per-row trigger work.
+-- that wrote them (the xmin of one row it wrote, one primary-key lookup). The API reads
+-- exactly those rows, by range and xmin, once for all its subscribers. No per-row work.
 --
 -- A DELETE of liquidations (a reorg rollback) copies the deleted rows' identities and the
 -- columns a subscription filter reads into liquidation_retractions: the rows are gone by
@@ -224,31 +224,43 @@ CREATE TABLE IF NOT EXISTS liquidation_retractions (
 
 CREATE OR REPLACE FUNCTION live_liquidations_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+    k record;
+    xid text;
 BEGIN
-    PERFORM pg_notify('aave_live', json_build_object(
-        'kind', 'liquidations', 'chain', d.chain_id, 'lo', d.lo, 'hi', d.hi, 'n', d.n,
-        'xid', (SELECT l.xmin::text FROM liquidations l
-                WHERE l.chain_id = d.chain_id AND l.tx_hash = k.tx_hash
-                  AND l.log_index = k.log_index))::text)
-    FROM (SELECT chain_id, min(block_number) AS lo, max(block_number) AS hi, count(*) AS n
-          FROM delta GROUP BY chain_id) d
-    CROSS JOIN LATERAL (SELECT x.tx_hash, x.log_index FROM delta x
-                        WHERE x.chain_id = d.chain_id LIMIT 1) k;
+    FOR d IN SELECT chain_id, min(block_number) AS lo, max(block_number) AS hi, count(*) AS n
+             FROM delta GROUP BY chain_id
+    LOOP
+        SELECT x.tx_hash, x.log_index INTO k FROM delta x WHERE x.chain_id = d.chain_id LIMIT 1;
+        SELECT l.xmin::text INTO xid FROM liquidations l
+        WHERE l.chain_id = d.chain_id AND l.tx_hash = k.tx_hash
+          AND l.log_index = k.log_index;
+        PERFORM pg_notify('aave_live', json_build_object(
+            'kind', 'liquidations', 'chain', d.chain_id, 'lo', d.lo, 'hi', d.hi, 'n', d.n,
+            'xid', xid)::text);
+    END LOOP;
     RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION live_recaptures_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+    k record;
+    xid text;
 BEGIN
-    PERFORM pg_notify('aave_live', json_build_object(
-        'kind', 'svr_recaptures', 'chain', d.chain_id, 'lo', d.lo, 'hi', d.hi, 'n', d.n,
-        'xid', (SELECT r.xmin::text FROM svr_recaptures r
-                WHERE r.chain_id = d.chain_id AND r.tx_hash = k.tx_hash
-                  AND r.source_index = k.source_index))::text)
-    FROM (SELECT chain_id, min(block_number) AS lo, max(block_number) AS hi, count(*) AS n
-          FROM delta GROUP BY chain_id) d
-    CROSS JOIN LATERAL (SELECT x.tx_hash, x.source_index FROM delta x
-                        WHERE x.chain_id = d.chain_id LIMIT 1) k;
+    FOR d IN SELECT chain_id, min(block_number) AS lo, max(block_number) AS hi, count(*) AS n
+             FROM delta GROUP BY chain_id
+    LOOP
+        SELECT x.tx_hash, x.source_index INTO k FROM delta x WHERE x.chain_id = d.chain_id LIMIT 1;
+        SELECT r.xmin::text INTO xid FROM svr_recaptures r
+        WHERE r.chain_id = d.chain_id AND r.tx_hash = k.tx_hash
+          AND r.source_index = k.source_index;
+        PERFORM pg_notify('aave_live', json_build_object(
+            'kind', 'svr_recaptures', 'chain', d.chain_id, 'lo', d.lo, 'hi', d.hi, 'n', d.n,
+            'xid', xid)::text);
+    END LOOP;
     RETURN NULL;
 END $$;
 
