@@ -328,8 +328,14 @@ async def test_connections_that_never_initialise_are_closed(
     server: Server, http: httpx.AsyncClient
 ) -> None:
     n = 200
+    gate = asyncio.Semaphore(50)
+
+    async def uninitialised() -> WsClient:
+        async with gate:
+            return await WsClient.open(server.ws_url, init=False, open_timeout=30)
+
     started = time.monotonic()
-    clients = await asyncio.gather(*(WsClient.open(server.ws_url, init=False) for _ in range(n)))
+    clients = await asyncio.gather(*(uninitialised() for _ in range(n)))
     codes = await asyncio.gather(*(close_code(c, timeout=INIT_TIMEOUT_S + 10) for c in clients))
     closed_s = time.monotonic() - started
     assert {c for c, _ in codes} == {4408}
