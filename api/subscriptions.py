@@ -11,7 +11,7 @@ the close (4429) of a WebSocket whose subscriber the feed dropped as too slow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,10 +20,11 @@ from typing import Any
 
 import strawberry
 from cross_web import HTTPException
-from graphql import GraphQLError, parse
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -137,6 +138,28 @@ class Subscription:
         where = recapture_where(filter)
         async for item in _stream(info, Kind.RECAPTURES, partial(recapture_matches, where)):
             yield item
+
+
+class SubscriptionsOverWebSocket(SchemaExtension):
+    """Refuses a subscription sent as an HTTP request with a message: Strawberry would run
+    it as a query, whose field then fails as an internal error."""
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if ctx.pre_execution_errors is None and ctx.graphql_document is not None:
+            is_sub = any(
+                isinstance(d, OperationDefinitionNode) and d.operation is OperationType.SUBSCRIPTION
+                for d in ctx.graphql_document.definitions
+            )
+            if is_sub and getattr(ctx.context, "live", None) is None:
+                ctx.pre_execution_errors = [
+                    GraphQLError(
+                        "subscriptions are served over WebSocket (graphql-transport-ws) at "
+                        "/graphql, not over HTTP",
+                        extensions={"code": "BAD_USER_INPUT"},
+                    )
+                ]
+        yield
 
 
 def _well_formed(message: Any) -> bool:
