@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
 from api import queries
 from api.db import Database
+
+if TYPE_CHECKING:
+    from api.live import LiveFeed
 
 #: (chain id, aggregator, round id) -> (block number, block time) of its public twin
 TwinKey = tuple[int, str, int]
@@ -23,6 +26,7 @@ class ApiContext:
     cursor_key: bytes
     request: Any = None
     response: Any = None
+    live: LiveFeed | None = None
     _twins: DataLoader[TwinKey, Twin] | None = field(default=None, repr=False)
 
     def twins(self) -> DataLoader[TwinKey, Twin]:
@@ -43,6 +47,11 @@ class ApiContext:
 
             self._twins = DataLoader(load_fn=load)
         return self._twins
+
+    def forget(self) -> None:
+        """Drop what was loaded: a WebSocket's context lives as long as the connection, and
+        a twin unknown a minute ago may be known now."""
+        self._twins = None
 
 
 Info = strawberry.Info[ApiContext, None]

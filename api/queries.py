@@ -1090,3 +1090,51 @@ SELECT set_config('statement_timeout', $1, true),
 
 def export_timeouts(statement_ms: int, idle_ms: int) -> Sql:
     return Sql(EXPORT_TIMEOUTS, (str(statement_ms), str(idle_ms)))
+
+
+# --------------------------------------------------------------------------------------
+# Live push (api.live): the rows one transaction wrote, as its notification names them
+# --------------------------------------------------------------------------------------
+
+# The (sub)transaction's rows in the block range: `xmin` tells them from rows of the same
+# blocks written by another transaction (a rollback and a new branch in between). The
+# range narrows the scan to the (chain_id, block_number) index first.
+LIVE_LIQUIDATIONS = (
+    "SELECT "
+    + LIQUIDATION_COLUMNS
+    + "\nFROM liquidations l"
+    + LIQUIDATION_JOINS
+    + "\nWHERE l.chain_id = $1 AND l.block_number BETWEEN $2 AND $3 AND l.xmin::text = $4"
+    + "\nORDER BY l.block_number, l.tx_index, l.log_index"
+)
+
+LIVE_RECAPTURES = """
+SELECT r.chain_id, r.block_number, r.block_hash, r.block_time, r.tx_hash, r.source_index,
+       r.recipient, r.token, r.amount, r.amount_usd, r.aggregator, r.market,
+       r.liquidation_ids, r.aave_bps, r.aave_usd, r.chainlink_usd, r.split_rule
+FROM svr_recaptures r
+WHERE r.chain_id = $1 AND r.block_number BETWEEN $2 AND $3 AND r.xmin::text = $4
+ORDER BY r.block_number, r.tx_hash, r.source_index
+"""
+
+# Retractions carry no finalized flag: a deleted row was above the ancestor, never final.
+LIVE_RETRACTIONS = """
+SELECT id, chain_id, tx_hash, log_index, block_number, block_hash, block_time, market,
+       collateral_asset, debt_asset, user_address, liquidator, is_svr, debt_usd,
+       collateral_usd, false AS finalized
+FROM liquidation_retractions
+WHERE id BETWEEN $1 AND $2 AND xmin::text = $3
+ORDER BY id
+"""
+
+
+def live_liquidations(chain_id: int, lo: int, hi: int, xid: str) -> Sql:
+    return Sql(LIVE_LIQUIDATIONS, (chain_id, lo, hi, xid))
+
+
+def live_recaptures(chain_id: int, lo: int, hi: int, xid: str) -> Sql:
+    return Sql(LIVE_RECAPTURES, (chain_id, lo, hi, xid))
+
+
+def live_retractions(lo: int, hi: int, xid: str) -> Sql:
+    return Sql(LIVE_RETRACTIONS, (lo, hi, xid))
