@@ -229,6 +229,122 @@ SELECT chain_id, market, oracle, asset, source, aggregator, is_svr, type_and_ver
 FROM asset_sources
 WINDOW w AS (PARTITION BY chain_id, market, asset ORDER BY block_number, log_index);
 
+-- Live push (the API's GraphQL subscriptions, api/live.py). Statement-level AFTER triggers
+-- announce what a statement inserted or deleted: one pg_notify on channel `aave_live` per
+-- statement (and chain), which PostgreSQL delivers at commit only, so never for rows that
+-- were rolled back. The payload is a few numbers as JSON, never rows (a payload holds at
+-- most 8000 bytes): {"kind", "chain", "lo", "hi", "n", "xid"}, the block range (for
+-- retractions, the id range) and count of the rows, and the id of the (sub)transaction
+-- that wrote them (the xmin of one row it wrote, one primary-key lookup). The API reads
+-- exactly those rows, by range and xmin, once for all its subscribers. No per-row work.
+--
+-- A DELETE of liquidations (a reorg rollback) copies the deleted rows' identities and the
+-- columns a subscription filter reads into liquidation_retractions: the rows are gone by
+-- the time the API reads, and a rollback may delete more keys than a payload could carry
+-- (about 90). Rows older than a day are pruned by the same trigger; the API reads them
+-- within milliseconds of the commit.
+CREATE TABLE IF NOT EXISTS liquidation_retractions (
+    id               bigserial   PRIMARY KEY,
+    retracted_at     timestamptz NOT NULL DEFAULT now(),
+    chain_id         integer     NOT NULL,
+    tx_hash          text        NOT NULL,
+    log_index        integer     NOT NULL,
+    block_number     bigint      NOT NULL,
+    block_hash       text        NOT NULL,
+    block_time       timestamptz NOT NULL,
+    market           text        NOT NULL,
+    collateral_asset text        NOT NULL,
+    debt_asset       text        NOT NULL,
+    user_address     text        NOT NULL,
+    liquidator       text        NOT NULL,
+    is_svr           boolean     NOT NULL,
+    debt_usd         numeric,
+    collateral_usd   numeric
+);
+
+CREATE OR REPLACE FUNCTION live_liquidations_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+    k record;
+    xid text;
+BEGIN
+    FOR d IN SELECT chain_id, min(block_number) AS lo, max(block_number) AS hi, count(*) AS n
+             FROM delta GROUP BY chain_id
+    LOOP
+        SELECT x.tx_hash, x.log_index INTO k FROM delta x WHERE x.chain_id = d.chain_id LIMIT 1;
+        SELECT l.xmin::text INTO xid FROM liquidations l
+        WHERE l.chain_id = d.chain_id AND l.tx_hash = k.tx_hash
+          AND l.log_index = k.log_index;
+        PERFORM pg_notify('aave_live', json_build_object(
+            'kind', 'liquidations', 'chain', d.chain_id, 'lo', d.lo, 'hi', d.hi, 'n', d.n,
+            'xid', xid)::text);
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION live_recaptures_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+    k record;
+    xid text;
+BEGIN
+    FOR d IN SELECT chain_id, min(block_number) AS lo, max(block_number) AS hi, count(*) AS n
+             FROM delta GROUP BY chain_id
+    LOOP
+        SELECT x.tx_hash, x.source_index INTO k FROM delta x WHERE x.chain_id = d.chain_id LIMIT 1;
+        SELECT r.xmin::text INTO xid FROM svr_recaptures r
+        WHERE r.chain_id = d.chain_id AND r.tx_hash = k.tx_hash
+          AND r.source_index = k.source_index;
+        PERFORM pg_notify('aave_live', json_build_object(
+            'kind', 'svr_recaptures', 'chain', d.chain_id, 'lo', d.lo, 'hi', d.hi, 'n', d.n,
+            'xid', xid)::text);
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION live_liquidations_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    lo bigint;
+    hi bigint;
+    n bigint;
+    xid text;
+BEGIN
+    DELETE FROM liquidation_retractions WHERE retracted_at < now() - interval '1 day';
+    WITH kept AS (
+        INSERT INTO liquidation_retractions (
+            chain_id, tx_hash, log_index, block_number, block_hash, block_time, market,
+            collateral_asset, debt_asset, user_address, liquidator, is_svr, debt_usd,
+            collateral_usd)
+        SELECT chain_id, tx_hash, log_index, block_number, block_hash, block_time, market,
+               collateral_asset, debt_asset, user_address, liquidator, is_svr, debt_usd,
+               collateral_usd
+        FROM delta
+        RETURNING id, xmin
+    )
+    SELECT min(id), max(id), count(*), min(xmin::text) INTO lo, hi, n, xid FROM kept;
+    IF n > 0 THEN
+        PERFORM pg_notify('aave_live', json_build_object(
+            'kind', 'liquidation_retractions', 'lo', lo, 'hi', hi, 'n', n, 'xid', xid)::text);
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS liquidations_live_ins ON liquidations;
+CREATE TRIGGER liquidations_live_ins AFTER INSERT ON liquidations
+    REFERENCING NEW TABLE AS delta FOR EACH STATEMENT
+    EXECUTE FUNCTION live_liquidations_inserted();
+DROP TRIGGER IF EXISTS svr_recaptures_live_ins ON svr_recaptures;
+CREATE TRIGGER svr_recaptures_live_ins AFTER INSERT ON svr_recaptures
+    REFERENCING NEW TABLE AS delta FOR EACH STATEMENT
+    EXECUTE FUNCTION live_recaptures_inserted();
+DROP TRIGGER IF EXISTS liquidations_live_del ON liquidations;
+CREATE TRIGGER liquidations_live_del AFTER DELETE ON liquidations
+    REFERENCING OLD TABLE AS delta FOR EACH STATEMENT
+    EXECUTE FUNCTION live_liquidations_deleted();
+
 -- The rollup tables (chain_rollup_hourly, chain_rollup_daily, liquidation_rollup,
 -- liquidator_rollup_daily, svr_revenue_rollup_daily) and the statement-level triggers that
 -- keep them equal to GROUP BY over the base rows (invariant I3), refusing UPDATEs of base

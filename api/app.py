@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -28,10 +28,14 @@ from api.context import ApiContext
 from api.dashboard import dashboard_routes
 from api.db import Database
 from api.errors import ApiError
+from api.export import export_routes
+from api.http_cache import CacheSettings, http_graphql
 from api.limits import MAX_BODY_BYTES, MAX_QUERY_STRING_BYTES
+from api.live import LiveFeed, LiveOptions
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.pagination import cursor_key
 from api.schema import build_schema
+from api.subscriptions import TransportHandler, serve_websocket, websocket_options
 
 log = logging.getLogger("api")
 
@@ -47,15 +51,30 @@ def _json_error(message: str, status: int) -> JSONResponse:
 
 
 class GraphQLView(GraphQL[ApiContext, None]):
-    """Strawberry's ASGI view with our context, JSON error bodies and no stack traces."""
+    """Strawberry's ASGI view with our context, JSON error bodies and no stack traces;
+    subscriptions over WebSocket when given the live feed (api.subscriptions)."""
 
-    def __init__(self, schema: strawberry.Schema, db: Database, key: bytes) -> None:
-        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+    graphql_transport_ws_handler_class = TransportHandler
+
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        db: Database,
+        key: bytes,
+        live: LiveFeed | None = None,
+        origins: Sequence[str] = (),
+    ) -> None:
+        ws = websocket_options(live.options, origins) if live is not None else {}
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True, **ws)
         self.db = db
         self.key = key
+        self.live = live
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> ApiContext:
-        return ApiContext(db=self.db, cursor_key=self.key, request=request, response=response)
+        live = self.live if isinstance(request, WebSocket) else None
+        return ApiContext(
+            db=self.db, cursor_key=self.key, request=request, response=response, live=live
+        )
 
     def encode_json(self, data: object) -> bytes:
         """orjson: several times faster than the standard library on a page of results."""
@@ -75,8 +94,10 @@ class GraphQLView(GraphQL[ApiContext, None]):
         return value
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # no subscriptions: refuse websockets
-            if scope["type"] == "websocket":
+        if scope["type"] != "http":
+            if scope["type"] == "websocket" and self.live is not None:
+                await serve_websocket(self, self.live, scope, receive, send)
+            elif scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
             return
         request = Request(scope, receive=receive)
@@ -159,17 +180,23 @@ def create_app(
     pool_min: int = 1,
     pool_max: int = 10,
     cursor_secret: str | None = None,
+    cache: CacheSettings | None = None,
+    live: LiveOptions | None = None,
 ) -> Starlette:
     """Build the API. One asyncpg pool per process, opened on startup (lifespan).
 
     cursor_secret: HMAC key material for pagination cursors; defaults to the
     AAVE_API_CURSOR_SECRET environment variable (see api.pagination).
+    cache: HTTP caching of /graphql (api.http_cache); the defaults when None. live: the
+    limits of subscriptions (api.live.LiveOptions).
     """
     db = Database(
         dsn, statement_timeout_ms=statement_timeout_ms, pool_min=pool_min, pool_max=pool_max
     )
     metrics = ApiMetrics()
-    view = GraphQLView(build_schema(metrics), db, cursor_key(cursor_secret))
+    feed = LiveFeed(db, live, metrics.registry)
+    view = GraphQLView(build_schema(metrics), db, cursor_key(cursor_secret), feed, cors_origins)
+    graphql = http_graphql(view, db, cache)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -186,6 +213,7 @@ def create_app(
         try:
             yield
         finally:
+            await feed.close()
             await db.close()
 
     middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
@@ -203,7 +231,9 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            *export_routes(db),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -214,6 +244,8 @@ def create_app(
     )
     app.state.db = db
     app.state.metrics = metrics
+    app.state.graphql = graphql
+    app.state.live = feed
     return app
 
 

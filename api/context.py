@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -12,6 +12,9 @@ from strawberry.dataloader import DataLoader
 from api import queries
 from api.db import Database
 from api.queries import PriceAgeKey
+
+if TYPE_CHECKING:
+    from api.live import LiveFeed
 
 #: (chain id, aggregator, round id) -> (block number, block time) of its public twin
 TwinKey = tuple[int, str, int]
@@ -24,6 +27,7 @@ class ApiContext:
     cursor_key: bytes
     request: Any = None
     response: Any = None
+    live: LiveFeed | None = None
     _twins: DataLoader[TwinKey, Twin] | None = field(default=None, repr=False)
     _price_ages: DataLoader[PriceAgeKey, int | None] | None = field(default=None, repr=False)
 
@@ -58,6 +62,12 @@ class ApiContext:
 
             self._price_ages = DataLoader(load_fn=load)
         return self._price_ages
+
+    def forget(self) -> None:
+        """Drop what was loaded: a WebSocket's context lives as long as the connection, and
+        a twin unknown a minute ago may be known now."""
+        self._twins = None
+        self._price_ages = None
 
 
 Info = strawberry.Info[ApiContext, None]

@@ -975,3 +975,201 @@ def deficit_stats(where: LiquidationWhere, dims: frozenset[StatsDimension]) -> S
         limit=p(MAX_GROUPED_ROWS + 1),
     )
     return Sql(text, tuple(p.values))
+
+
+# --------------------------------------------------------------------------------------
+# HTTP caching: the version of what the API reads (api.heads)
+# --------------------------------------------------------------------------------------
+
+# One row per chain: what moves whenever the indexer writes (the checkpoints and the
+# indexed block move in every batch's transaction and in a rollback; the finalized block
+# and the halt with the heads), what only indexerStatus reads (head, error, updated_at),
+# and the settled block (at or below both the finalized and the indexed block: it can no
+# longer change) with a lower bound of its time: the newest block time kept at or below it
+# (block times never decrease along a chain, so a row not yet seen is at least that late).
+HEADS = """
+SELECT s.chain_id, s.head_block, s.finalized_block, s.indexed_block, s.halted,
+       s.last_error, s.updated_at, c.checkpoints,
+       least(s.finalized_block, s.indexed_block) AS settled_block,
+       greatest(
+           (SELECT max(l.block_time) FROM liquidations l WHERE l.chain_id = s.chain_id
+              AND l.block_number <= least(s.finalized_block, s.indexed_block)),
+           (SELECT max(b.block_time) FROM blocks b WHERE b.chain_id = s.chain_id
+              AND b.block_number <= least(s.finalized_block, s.indexed_block))
+       ) AS settled_time
+FROM chain_status s
+LEFT JOIN LATERAL (
+    SELECT string_agg(concat_ws('/', k.stream, k.block_number, k.block_hash, k.updated_at),
+                      ',' ORDER BY k.stream) AS checkpoints
+    FROM checkpoints k WHERE k.chain_id = s.chain_id
+) c ON TRUE
+ORDER BY s.chain_id
+"""
+
+
+def heads() -> Sql:
+    return Sql(HEADS)
+
+
+# --------------------------------------------------------------------------------------
+# Bulk export (api.export): the liquidations filter, every matching row, oldest first
+# --------------------------------------------------------------------------------------
+
+# (name in the file, kind, expression). Kinds: int, text, bool, time, amount (NUMERIC(78,0),
+# exported as its exact decimal text), usd (unconstrained NUMERIC). Lowercase addresses as
+# stored (checksumming millions of addresses would dominate the export's CPU time).
+EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("chain_id", "int", "l.chain_id"),
+    ("market", "text", "l.market"),
+    ("block_number", "int", "l.block_number"),
+    ("block_hash", "text", "l.block_hash"),
+    ("block_time", "time", "l.block_time"),
+    ("tx_hash", "text", "l.tx_hash"),
+    ("tx_index", "int", "l.tx_index"),
+    ("log_index", "int", "l.log_index"),
+    ("pool", "text", "l.pool"),
+    ("user", "text", "l.user_address"),
+    ("liquidator", "text", "l.liquidator"),
+    ("collateral_asset", "text", "l.collateral_asset"),
+    ("collateral_symbol", "text", "ca.symbol"),
+    ("debt_asset", "text", "l.debt_asset"),
+    ("debt_symbol", "text", "da.symbol"),
+    ("debt_to_cover", "amount", "l.debt_to_cover"),
+    ("liquidated_collateral_amount", "amount", "l.liquidated_collateral_amount"),
+    ("protocol_fee_amount", "amount", "l.protocol_fee_amount"),
+    ("receive_atoken", "bool", "l.receive_atoken"),
+    ("collateral_price", "amount", "l.collateral_price"),
+    ("debt_price", "amount", "l.debt_price"),
+    ("collateral_usd", "usd", "l.collateral_usd"),
+    ("debt_usd", "usd", "l.debt_usd"),
+    ("finalized", "bool", "(l.block_number <= cs.finalized_block) IS TRUE"),
+    ("svr", "bool", "l.is_svr"),
+    ("svr_aggregator", "text", "l.svr_aggregator"),
+    ("svr_round_id", "int", "l.svr_round_id"),
+    ("svr_oracle_tx_hash", "text", "l.svr_oracle_tx_hash"),
+    ("svr_recaptured_usd", "usd", "l.svr_recaptured_usd"),
+    ("svr_aave_usd", "usd", "l.svr_aave_usd"),
+    ("svr_chainlink_usd", "usd", "l.svr_chainlink_usd"),
+    ("svr_bid_count", "int", "l.svr_bid_count"),
+    ("svr_best_losing_bid_usd", "usd", "l.svr_best_losing_bid_usd"),
+)
+
+# As text, the way a CSV file spells it: exact decimals (NUMERIC's text is never in
+# exponent notation), ISO 8601 UTC times whatever the session's time zone, true/false.
+_AS_TEXT = {
+    "int": "({e})::text",
+    "text": "{e}",
+    "bool": "({e})::text",
+    "time": "(to_json({e} AT TIME ZONE 'UTC') #>> '{{}}') || 'Z'",
+    "amount": "({e})::text",
+    "usd": "({e})::text",
+}
+# Native, for Parquet: only NUMERIC(78,0) amounts go as text (they exceed decimal128).
+_AS_NATIVE = {"amount": "({e})::text"}
+
+LIQUIDATIONS_EXPORT = """
+SELECT {columns}
+FROM liquidations l{joins}
+WHERE {where}
+ORDER BY {order_by}
+"""
+
+
+def liquidations_export(where: LiquidationWhere, *, as_text: bool) -> Sql:
+    """Every liquidation the filter matches, oldest first (the same total order as
+    BLOCK_TIME_ASC pages), for a server-side cursor."""
+    p = _Params()
+    spell = _AS_TEXT if as_text else _AS_NATIVE
+    columns = ",\n       ".join(
+        f'{spell.get(kind, "{e}").format(e=expr)} AS "{name}"'
+        for name, kind, expr in EXPORT_COLUMNS
+    )
+    text = LIQUIDATIONS_EXPORT.format(
+        columns=columns,
+        joins=LIQUIDATION_JOINS,
+        where=_where(_liquidation_conditions(where, p)),
+        order_by=ORDER_BY[LiquidationOrder.BLOCK_TIME_ASC],
+    )
+    return Sql(text, tuple(p.values))
+
+
+# Per USD column of an export: the largest scale and magnitude among the matching rows, to
+# pick a Parquet decimal128(38, s) that holds every value exactly (or text when none does).
+LIQUIDATIONS_EXPORT_SCALES = """
+SELECT {measures}
+FROM liquidations l
+WHERE {where}
+"""
+
+
+def liquidations_export_scales(where: LiquidationWhere) -> Sql:
+    p = _Params()
+    measures = ",\n       ".join(
+        f'max(scale({expr})) AS "{name}_scale", max(abs({expr})) AS "{name}_max"'
+        for name, kind, expr in EXPORT_COLUMNS
+        if kind == "usd"
+    )
+    text = LIQUIDATIONS_EXPORT_SCALES.format(
+        measures=measures, where=_where(_liquidation_conditions(where, p))
+    )
+    return Sql(text, tuple(p.values))
+
+
+# Inside an export's transaction: a longer budget than a GraphQL statement's, for the
+# cursor's fetches and the client's pauses between them.
+EXPORT_TIMEOUTS = """
+SELECT set_config('statement_timeout', $1, true),
+       set_config('idle_in_transaction_session_timeout', $2, true)
+"""
+
+
+def export_timeouts(statement_ms: int, idle_ms: int) -> Sql:
+    return Sql(EXPORT_TIMEOUTS, (str(statement_ms), str(idle_ms)))
+
+
+# --------------------------------------------------------------------------------------
+# Live push (api.live): the rows one transaction wrote, as its notification names them
+# --------------------------------------------------------------------------------------
+
+# The (sub)transaction's rows in the block range: `xmin` tells them from rows of the same
+# blocks written by another transaction (a rollback and a new branch in between). The
+# range narrows the scan to the (chain_id, block_number) index first.
+LIVE_LIQUIDATIONS = (
+    "SELECT "
+    + LIQUIDATION_COLUMNS
+    + "\nFROM liquidations l"
+    + LIQUIDATION_JOINS
+    + "\nWHERE l.chain_id = $1 AND l.block_number BETWEEN $2 AND $3 AND l.xmin::text = $4"
+    + "\nORDER BY l.block_number, l.tx_index, l.log_index"
+)
+
+LIVE_RECAPTURES = """
+SELECT r.chain_id, r.block_number, r.block_hash, r.block_time, r.tx_hash, r.source_index,
+       r.recipient, r.token, r.amount, r.amount_usd, r.aggregator, r.market,
+       r.liquidation_ids, r.aave_bps, r.aave_usd, r.chainlink_usd, r.split_rule
+FROM svr_recaptures r
+WHERE r.chain_id = $1 AND r.block_number BETWEEN $2 AND $3 AND r.xmin::text = $4
+ORDER BY r.block_number, r.tx_hash, r.source_index
+"""
+
+# Retractions carry no finalized flag: a deleted row was above the ancestor, never final.
+LIVE_RETRACTIONS = """
+SELECT id, chain_id, tx_hash, log_index, block_number, block_hash, block_time, market,
+       collateral_asset, debt_asset, user_address, liquidator, is_svr, debt_usd,
+       collateral_usd, false AS finalized
+FROM liquidation_retractions
+WHERE id BETWEEN $1 AND $2 AND xmin::text = $3
+ORDER BY id
+"""
+
+
+def live_liquidations(chain_id: int, lo: int, hi: int, xid: str) -> Sql:
+    return Sql(LIVE_LIQUIDATIONS, (chain_id, lo, hi, xid))
+
+
+def live_recaptures(chain_id: int, lo: int, hi: int, xid: str) -> Sql:
+    return Sql(LIVE_RECAPTURES, (chain_id, lo, hi, xid))
+
+
+def live_retractions(lo: int, hi: int, xid: str) -> Sql:
+    return Sql(LIVE_RETRACTIONS, (lo, hi, xid))

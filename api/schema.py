@@ -25,6 +25,7 @@ from api.limits import limit_extensions
 from api.metrics import ApiMetrics
 from api.resolvers import Query
 from api.scalars import SCALARS
+from api.subscriptions import Subscription, SubscriptionsOverWebSocket
 
 
 class ApiSchema(strawberry.Schema):
@@ -40,8 +41,9 @@ class ApiSchema(strawberry.Schema):
 def build_schema(metrics: ApiMetrics | None = None) -> strawberry.Schema:
     return ApiSchema(
         query=Query,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
-        extensions=limit_extensions(metrics),
+        extensions=[SubscriptionsOverWebSocket, *limit_extensions(metrics)],
     )
 
 

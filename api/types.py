@@ -573,3 +573,87 @@ class DeficitEdge:
 class DeficitConnection:
     edges: list[DeficitEdge]
     page_info: PageInfo
+
+
+@strawberry.type(
+    description="One payment recaptured from an SVR auction (an MEV-Share refund on Ethereum, "
+    "a winning bid elsewhere), with the liquidations it belongs to and its Aave / Chainlink "
+    "split."
+)
+class SvrRecapture:
+    id: strawberry.ID = strawberry.field(description='"chainId:txHash:sourceIndex".')
+    chain: Chain | None
+    chain_id: int
+    block_number: int
+    block_hash: str
+    block_time: datetime
+    tx_hash: str
+    source_index: int = strawberry.field(
+        description="The log index of the payment, or -1 for a native transfer carried by the "
+        "transaction itself (the MEV-Share refund)."
+    )
+    recipient: Address
+    token: Address | None = strawberry.field(description="Null: the chain's native coin.")
+    amount: BigInt = strawberry.field(description="In the token's smallest units.")
+    amount_usd: Decimal | None
+    aggregator: Address | None = strawberry.field(description="The SVR feed it is tied to.")
+    market: str | None = strawberry.field(
+        description="Its first liquidation's market; null when it belongs to none."
+    )
+    liquidation_ids: list[strawberry.ID]
+    aave_bps: int = strawberry.field(description="Aave's share, in basis points.")
+    aave_usd: Decimal | None
+    chainlink_usd: Decimal | None
+    split_rule: str
+
+
+def make_svr_recapture(row: asyncpg.Record) -> SvrRecapture:
+    chain_id = row["chain_id"]
+    return SvrRecapture(
+        id=strawberry.ID(f"{chain_id}:{row['tx_hash']}:{row['source_index']}"),
+        chain=chain_of(chain_id),
+        chain_id=chain_id,
+        block_number=row["block_number"],
+        block_hash=row["block_hash"],
+        block_time=row["block_time"],
+        tx_hash=row["tx_hash"],
+        source_index=row["source_index"],
+        recipient=Address(row["recipient"]),
+        token=Address(row["token"]) if row["token"] is not None else None,
+        amount=BigInt(int(row["amount"])),
+        amount_usd=row["amount_usd"],
+        aggregator=Address(row["aggregator"]) if row["aggregator"] else None,
+        market=row["market"],
+        liquidation_ids=[strawberry.ID(i) for i in row["liquidation_ids"]],
+        aave_bps=row["aave_bps"],
+        aave_usd=row["aave_usd"],
+        chainlink_usd=row["chainlink_usd"],
+        split_rule=row["split_rule"],
+    )
+
+
+@strawberry.type(
+    description="A liquidation a reorg removed: it was committed (so a query or a "
+    "subscription may have shown it) and its block is no longer on the chain."
+)
+class LiquidationRemoval:
+    id: strawberry.ID = strawberry.field(description='"chainId:txHash:logIndex".')
+    chain: Chain | None
+    chain_id: int
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str = strawberry.field(description="The hash of the block that is gone.")
+
+
+def make_liquidation_removal(row: asyncpg.Record) -> LiquidationRemoval:
+    chain_id = row["chain_id"]
+    return LiquidationRemoval(
+        id=strawberry.ID(f"{chain_id}:{row['tx_hash']}:{row['log_index']}"),
+        chain=chain_of(chain_id),
+        chain_id=chain_id,
+        tx_hash=row["tx_hash"],
+        log_index=row["log_index"],
+        block_number=row["block_number"],
+        block_hash=row["block_hash"],
+    )
