@@ -14,7 +14,7 @@ import pytest
 from indexer import abi
 from indexer.abi import BadAnswer, Function
 from indexer.decode import topics
-from indexer.enrich import fees, prices, tokens
+from indexer.enrich import fees, prices, reserves, tokens
 from indexer.enrich.prices import PriceOracle, check_call_result, check_word
 from indexer.rpc.errors import EndpointFault, RpcError
 
@@ -76,7 +76,7 @@ def test_selectors_are_keccak_of_the_signature() -> None:
     assert prices.GET_ASSETS_PRICES.selector == "0x9d23d9f2"
     assert tokens.DECIMALS.selector == "0x313ce567"
     assert tokens.SYMBOL.selector == tokens.SYMBOL_BYTES32.selector == "0x95d89b41"
-    assert fees.GET_RESERVE_DATA.selector == "0x35ea6a75"
+    assert reserves.GET_RESERVE_DATA.selector == "0x35ea6a75"
     assert fees.RESERVE_TREASURY_ADDRESS.selector == "0xae167335"
     assert abi.selector("getAssetPrice(address)") == "0xb3596f07"
 
@@ -235,13 +235,16 @@ RESERVE_DATA = (
 )
 
 
-def test_atoken_from_reserve_data() -> None:
-    other = "0x" + "cd" * 20
-    fields = [1, 2, 3, 4, 5, 6, 7, 8, ATOKEN, other, other, other, 9, 10, 11]
+def test_reserve_tokens_from_reserve_data() -> None:
+    other, stable, variable = ("0x" + c * 20 for c in ("cd", "ef", "ab"))
+    fields = [1, 2, 3, 4, 5, 6, 7, 8, ATOKEN, stable, variable, other, 9, 10, 11]
     answer = hexdata([RESERVE_DATA], [fields])
-    assert fees._address(fees.GET_RESERVE_DATA, answer, fees.ATOKEN_FIELD) == ATOKEN
-    assert fees._address(fees.GET_RESERVE_DATA, answer[: 2 + 64 * 8], fees.ATOKEN_FIELD) is None
-    revert = RpcError("execution reverted")
-    assert fees._address(fees.GET_RESERVE_DATA, revert, fees.ATOKEN_FIELD) is None
+    assert reserves.reserve_tokens(answer) == (ATOKEN, (variable, stable))
+    no_stable = [*fields[:9], reserves.ZERO_ADDRESS, *fields[10:]]
+    assert reserves.reserve_tokens(hexdata([RESERVE_DATA], [no_stable])) == (ATOKEN, (variable,))
+    unlisted = [0] * 8 + [reserves.ZERO_ADDRESS] * 4 + [0] * 3
+    assert reserves.reserve_tokens(hexdata([RESERVE_DATA], [unlisted])) is None
+    assert reserves.reserve_tokens(answer[: 2 + 64 * 9]) is None  # another layout
+    assert reserves.reserve_tokens(RpcError("execution reverted")) is None
     treasury = hexdata(["address"], [other])
     assert fees._address(fees.RESERVE_TREASURY_ADDRESS, treasury, 0) == other

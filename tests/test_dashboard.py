@@ -614,7 +614,15 @@ async def test_a_new_liquidation_appears_without_a_reload(
         columns = ", ".join(row)
         params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
         started = time.monotonic()
-        await conn.execute(f"INSERT INTO liquidations ({columns}) VALUES ({params})", *row.values())
+        async with conn.transaction():  # as the writer does: the rows and the checkpoint
+            await conn.execute(
+                f"INSERT INTO liquidations ({columns}) VALUES ({params})", *row.values()
+            )
+            await conn.execute(
+                "UPDATE checkpoints SET block_number = greatest(block_number, $1)"
+                " WHERE chain_id = 8453 AND stream = 'main'",
+                row["block_number"],
+            )
         new_id = f"8453:{row['tx_hash']}:0"
         await page.wait_for_function(
             "(id) => document.querySelector('#top-table tbody tr')?.dataset.id === id",

@@ -152,7 +152,8 @@ async def test_idle_websockets_leave_http_and_push_working(
         closing = time.monotonic()
         await asyncio.gather(*(c.close() for c in clients))
         closed_s = time.monotonic() - closing
-    await wait_for_metric(http, "aave_api_websockets_open", 0, timeout=60)
+    # closing 10,000 takes a while on a loaded machine: the server's count follows
+    await wait_for_metric(http, "aave_api_websockets_open", 0, timeout=240)
     figures = {
         "idle_websockets": IDLE,
         "fd_limit": FD_LIMIT,
@@ -330,13 +331,19 @@ async def test_connections_that_never_initialise_are_closed(
     n = 200
     gate = asyncio.Semaphore(50)
 
-    async def uninitialised() -> WsClient:
+    async def uninitialised() -> tuple[int | None, str]:
+        """The close code the server sent; on a loaded machine the timeout may already
+        have closed the connection while the client was still opening it."""
         async with gate:
-            return await WsClient.open(server.ws_url, init=False, open_timeout=30)
+            try:
+                client = await WsClient.open(server.ws_url, init=False, open_timeout=30)
+            except ConnectionClosed as closed:
+                received = closed.rcvd
+                return (received.code, received.reason) if received else (None, "")
+        return await close_code(client, timeout=INIT_TIMEOUT_S + 10)
 
     started = time.monotonic()
-    clients = await asyncio.gather(*(uninitialised() for _ in range(n)))
-    codes = await asyncio.gather(*(close_code(c, timeout=INIT_TIMEOUT_S + 10) for c in clients))
+    codes = await asyncio.gather(*(uninitialised() for _ in range(n)))
     closed_s = time.monotonic() - started
     assert {c for c, _ in codes} == {4408}
     await wait_for_metric(http, "aave_api_websockets_open", 0)
