@@ -146,8 +146,12 @@ class ChainIndexer:
     ) -> None:
         self.chain = chain
         self.dsn = dsn
+        limits = chain.endpoint_limits()
         self.client = client or RpcClient(
-            chain.endpoints(), chain=chain.name, requests_per_second=chain.requests_per_second
+            [url for url, _ in limits],
+            chain=chain.name,
+            requests_per_second=chain.requests_per_second,
+            rates=[rate for _, rate in limits],
         )
         self.on_progress = on_progress
         self.poll_interval = (

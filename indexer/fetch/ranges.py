@@ -10,11 +10,12 @@ cannot know its density: an answer longer than MAX_ANSWER_BYTES is not read at a
 span is split as if the provider had refused it.
 
 With two or more endpoints, every eth_getLogs answer is checked against a second endpoint
-(nodes do disagree: one has not indexed a block's logs yet, another lost some). When the two
-answers differ, a log is kept if both endpoints place its block at the log's block hash; the
-endpoint that missed kept logs is cooled down. If the endpoints disagree about a block
-itself, the range is retried later. With one endpoint there is nobody to ask: a node that
-silently drops logs is not detected (docs/RELIABILITY.md).
+whose head has reached the range's end (nodes do disagree: one has not indexed a block's
+logs yet, another lost some). When the two answers differ, a log is kept if both endpoints
+place its block at the log's block hash; the endpoint that missed kept logs is cooled
+down. If the endpoints disagree about a block itself, the range is retried later. With one
+endpoint there is nobody to ask: a node that silently drops logs is not detected
+(docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ async def second_opinion(
 ) -> list[Log]:
     """Check `logs` (what the endpoint at `url` answered for [start, end]) against another
     endpoint; return the logs both agree exist."""
-    others = client.second_opinions(url)
+    others = client.second_opinions(url, reached=end)  # a node below `end` lacks some
     if not others:
         client.stats.unchecked_ranges += 1
         return logs
