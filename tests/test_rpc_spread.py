@@ -23,6 +23,7 @@ from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range
 from indexer.pipeline import ChainIndexer
 from indexer.rpc.client import RpcClient, needed_block
 from tests.conftest import drop_database, make_database
+from tests.faultproxy import FaultProxy
 from tests.reliability_support import invariant_violations
 
 NONE = get_profile("none")
@@ -217,3 +218,49 @@ async def test_a_lagging_endpoint_is_not_asked_above_its_head(
     lagging_ep = next(e for e in ix.client.endpoints if e.url == urls[0])
     assert lagging_ep.head == lag_head
     assert lagging_ep.calls > 100
+
+
+# --------------------------------------------------------------------------- hedging
+async def test_a_hung_request_is_hedged_on_the_other_endpoint(plain_anvil: str) -> None:
+    """The first endpoint hangs (longer than the client's timeout would allow for); the
+    request also goes to the second after `hedge_after`, whose answer is taken."""
+    proxy = FaultProxy(plain_anvil, hang_seconds=2.5)
+    await proxy.start()
+    try:
+        async with RpcClient(
+            [proxy.url, plain_anvil], chain="test", timeout=20, hedge_after=0.2, rates=[2000, 500]
+        ) as rpc:
+            assert len(await rpc.ask_each("eth_blockNumber")) == 2  # both heads known
+            proxy.inject("timeout")  # the next request, which goes to the roomier proxy
+            started = time.monotonic()
+            logs = await rpc.call("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "0x0"}])
+            elapsed = time.monotonic() - started
+            assert logs == []
+            assert rpc.stats.hedged == rpc.stats.hedges_won == 1
+            assert not rpc.endpoints[0].healthy(time.monotonic())  # the slow one rests
+            # a quick answer is not hedged
+            assert await rpc.call("eth_chainId") == "0x1"
+            assert rpc.stats.hedged == 1
+    finally:
+        await proxy.stop()
+    assert proxy.injected == 1
+    assert elapsed < 1.5  # 3 x 0.2 s for eth_getLogs, not the 2.5 s hang
+
+
+async def test_a_long_batch_goes_out_in_parallel_pieces_in_order(plain_anvil: str) -> None:
+    proxy = FaultProxy(plain_anvil)
+    await proxy.start()
+    try:
+        async with RpcClient(
+            [proxy.url, plain_anvil], chain="test", max_batch=25, requests_per_second=1000
+        ) as rpc:
+            calls = [("eth_getBlockByNumber", [hex(0), False])] * 250
+            answers = await rpc.batch(calls)
+            assert [a["number"] for a in answers] == ["0x0"] * 250
+            ids = await rpc.batch([("eth_chainId", [])] * 199 + [("eth_blockNumber", [])])
+            assert ids[:199] == ["0x1"] * 199 and ids[199].startswith("0x")
+        assert all(e.requests >= 3 for e in rpc.endpoints)  # 18 pieces over both
+        heads = rpc.stats.by_method.get("eth_blockNumber", 0)  # heads asked for block 0
+        assert sum(e.calls for e in rpc.endpoints) == 450 + heads
+    finally:
+        await proxy.stop()

@@ -53,6 +53,8 @@ Call = tuple[str, Sequence[Any]]
 Check = Callable[[Call, Any], None]  # raises EndpointFault for an impossible answer
 
 HEAD_REFRESH_S = 1.0  # an endpoint's head is asked for at most this often
+HEDGE_LOGS_FACTOR = 3.0  # eth_getLogs of a wide range is slower than other calls
+CHUNKS_PER_ENDPOINT = 2  # requests of one long batch in flight at once, per endpoint
 # where a method names the block it reads (position in params)
 BLOCK_PARAM = {
     "eth_getBlockByNumber": 0,
@@ -195,6 +197,8 @@ class RpcStats:
     checked_ranges: int = 0  # eth_getLogs answers compared with a second endpoint
     unchecked_ranges: int = 0  # ... for which no second endpoint answered
     log_disagreements: int = 0  # ... where the two answers differed
+    hedged: int = 0  # requests also sent to a second endpoint (the first was slow)
+    hedges_won: int = 0  # ... where the second endpoint answered first
 
 
 class RpcClient:
@@ -214,6 +218,7 @@ class RpcClient:
         max_wait: float = 10.0,
         rate_limit_budget: float = 300.0,
         first_attempt_timeout: float | None = 5.0,
+        hedge_after: float | None = 1.0,
     ) -> None:
         if not urls:
             raise ValueError(f"{chain or 'chain'}: no RPC URL configured")
@@ -234,6 +239,10 @@ class RpcClient:
         # lost (a hung upstream): its first attempt gives up early and the retry gets the
         # full timeout. eth_getLogs always gets the full timeout (big ranges are slow).
         self.first_attempt_timeout = first_attempt_timeout
+        # With several endpoints, a request still unanswered this long after it went out
+        # (eth_getLogs: HEDGE_LOGS_FACTOR times longer) is also sent to another endpoint,
+        # and the first answer wins: a hung request costs this, not its timeout.
+        self.hedge_after = hedge_after
         self.stats = RpcStats()
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
@@ -273,11 +282,22 @@ class RpcClient:
             return min(candidates, key=lambda e: e.cooldown_until)
         return min(healthy, key=lambda e: e.limiter.ready_in(count, now))
 
-    async def _choose(self, calls: list[Call]) -> Endpoint:
+    async def _choose(self, calls: list[Call], exclude: Endpoint | None = None) -> Endpoint:
         """Where to send `calls`: any endpoint, or, for calls that name a block, one whose
         reported head has reached it (heads of the others are asked for in the background,
-        or awaited when none has). Raises TransientError when no endpoint has the block."""
+        or awaited when none has). Raises TransientError when no endpoint has the block.
+        With `exclude` (a hedge): a healthy endpoint other than that one, now, or none."""
         needed = needed_block(calls) if len(self.endpoints) > 1 else None
+        if exclude is not None:
+            now = time.monotonic()
+            others = [
+                e
+                for e in self.endpoints
+                if e is not exclude and e.healthy(now) and (needed is None or e.head >= needed)
+            ]
+            if not others:
+                raise TransientError(f"{self.chain}: no other endpoint to ask")
+            return self._pick(others, len(calls))
         if needed is None:
             return self._pick(self.endpoints, len(calls))
         ready: list[Endpoint] = []
@@ -342,11 +362,29 @@ class RpcClient:
     async def batch(self, calls: Sequence[Call], *, check: Check | None = None) -> list[Any]:
         """Results in order; a call the node refused for good comes back as its RpcError
         (e.g. a reverted eth_call), so one bad call does not sink its neighbours."""
-        out: list[Any] = []
-        for start in range(0, len(calls), self.max_batch):
-            chunk = list(calls[start : start + self.max_batch])
-            out.extend(await self._with_retries(chunk, single=False, check=check))
-        return out
+        chunks = [
+            list(calls[start : start + self.max_batch])
+            for start in range(0, len(calls), self.max_batch)
+        ]
+        if len(chunks) <= 1:
+            return await self._with_retries(chunks[0], single=False, check=check) if chunks else []
+        # A long batch goes out as several requests at once (spread over the endpoints),
+        # a few per endpoint, so that it does not queue ahead of every other caller.
+        gate = asyncio.Semaphore(CHUNKS_PER_ENDPOINT * len(self.endpoints))
+
+        async def one(chunk: list[Call]) -> list[Any]:
+            async with gate:
+                return await self._with_retries(chunk, single=False, check=check)
+
+        tasks = [asyncio.ensure_future(one(chunk)) for chunk in chunks]
+        try:
+            parts = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return [answer for part in parts for answer in part]
 
     async def call_with_endpoint(
         self,
@@ -457,13 +495,22 @@ class RpcClient:
             ):
                 with attempt:
                     try:
+                        first = attempt.retry_state.attempt_number == 1
+                        if first and only is None and self._may_hedge():
+                            return await self._hedged(
+                                calls,
+                                single=single,
+                                holder=holder,
+                                check=check,
+                                max_bytes=max_bytes,
+                            )
                         return await self._attempt(
                             calls,
                             single=single,
                             holder=holder,
                             check=check,
                             only=only,
-                            first=attempt.retry_state.attempt_number == 1,
+                            first=first,
                             max_bytes=max_bytes,
                         )
                     except TransientError as exc:
@@ -484,6 +531,76 @@ class RpcClient:
             f"{budget.failures} attempts: {labels or last}"
         )
 
+    def _may_hedge(self) -> bool:
+        if self.hedge_after is None or len(self.endpoints) < 2:
+            return False
+        now = time.monotonic()
+        return sum(1 for e in self.endpoints if e.healthy(now)) >= 2
+
+    async def _hedged(
+        self,
+        calls: list[Call],
+        *,
+        single: bool,
+        holder: dict[str, str] | None,
+        check: Check | None,
+        max_bytes: int | None,
+    ) -> list[Any]:
+        """A first attempt that, if still unanswered `hedge_after` seconds after it went out
+        (not counting its wait for tokens), is also sent to another endpoint; the first
+        good answer wins and the other request is dropped. The slow endpoint is cooled
+        down briefly, as if it had failed."""
+        assert self.hedge_after is not None
+        sent: list[Endpoint] = []
+        went_out = asyncio.Event()
+
+        def note(endpoint: Endpoint) -> None:
+            sent.append(endpoint)
+            went_out.set()
+
+        holders: list[dict[str, str]] = [{}, {}]
+        options: dict[str, Any] = {"single": single, "check": check, "max_bytes": max_bytes}
+        primary = asyncio.ensure_future(
+            self._attempt(calls, holder=holders[0], first=True, on_sent=note, **options)
+        )
+        tasks = [primary]
+        try:
+            waiter = asyncio.ensure_future(went_out.wait())
+            await asyncio.wait({primary, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            delay = self.hedge_after
+            if any(m == "eth_getLogs" for m, _ in calls):
+                delay *= HEDGE_LOGS_FACTOR
+            if not primary.done():
+                await asyncio.wait({primary}, timeout=delay)
+            if not primary.done() and sent:
+                self.stats.hedged += 1
+                tasks.append(
+                    asyncio.ensure_future(
+                        self._attempt(calls, holder=holders[1], exclude=sent[0], **options)
+                    )
+                )
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:
+                    if task in done and task.exception() is None:
+                        if task is not primary:
+                            self.stats.hedges_won += 1
+                            sent[0].record_failure(
+                                TransientError(f"no answer within {delay:g} s"), pause=None
+                            )
+                        if holder is not None:
+                            holder.update(holders[tasks.index(task)])
+                        return task.result()
+            error = primary.exception()
+            assert error is not None
+            raise error
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _attempt(
         self,
         calls: list[Call],
@@ -494,12 +611,16 @@ class RpcClient:
         only: Endpoint | None = None,
         first: bool = False,
         max_bytes: int | None = None,
+        exclude: Endpoint | None = None,
+        on_sent: Callable[[Endpoint], None] | None = None,
     ) -> list[Any]:
-        endpoint = only or await self._choose(calls)
+        endpoint = only or await self._choose(calls, exclude)
         now = time.monotonic()
         if not endpoint.healthy(now):
             await asyncio.sleep(min(endpoint.cooldown_until - now, self.max_wait))
         await endpoint.limiter.take(len(calls))
+        if on_sent is not None:
+            on_sent(endpoint)
         ids = [next(self._ids) for _ in calls]
         if single:
             payload: Any = {
