@@ -104,8 +104,32 @@ async def fetch_some(
     max_logs: int | None = None,
 ) -> tuple[list[Log], int]:
     """Every log of [start, last] and `last`: `end`, or earlier when `max_logs` logs were
-    reached at a span boundary (the caller goes on from last + 1)."""
-    out: list[Log] = []
+    reached at a span boundary (the caller goes on from last + 1). With several endpoints,
+    each span's second opinion runs while the next span is fetched."""
+    pieces: list[asyncio.Task[list[Log]]] = []
+    try:
+        last = await _fetch_spans(client, log_filter, start, end, sizer, max_logs, pieces)
+        parts = await asyncio.gather(*pieces)
+    except BaseException:
+        for task in pieces:
+            task.cancel()
+        await asyncio.gather(*pieces, return_exceptions=True)
+        raise
+    return [log for part in parts for log in part], last
+
+
+async def _fetch_spans(
+    client: RpcClient,
+    log_filter: LogFilter,
+    start: int,
+    end: int,
+    sizer: RangeSizer,
+    max_logs: int | None,
+    pieces: list[asyncio.Task[list[Log]]],
+) -> int:
+    """Fetch the spans of [start, end] one after another into `pieces` (each span's logs,
+    checked against a second endpoint where there is one); returns the last block done."""
+    count = 0
     cursor = start
     span = min(sizer.size, end - start + 1)
     single_refusals = 0
@@ -139,14 +163,22 @@ async def fetch_some(
             continue
         single_refusals = 0
         if len(client.endpoints) > 1:
-            logs = await second_opinion(client, log_filter, cursor, upper, logs, url)
-        out.extend(logs)
+            pieces.append(
+                asyncio.ensure_future(second_opinion(client, log_filter, cursor, upper, logs, url))
+            )
+        else:
+            pieces.append(asyncio.ensure_future(_done(logs)))
+        count += len(logs)
         sizer.success(width, len(logs))
         cursor = upper + 1
-        if max_logs is not None and len(out) >= max_logs and cursor <= end:
-            return out, upper
+        if max_logs is not None and count >= max_logs and cursor <= end:
+            return upper
         span = min(sizer.size, end - cursor + 1) if cursor <= end else span
-    return out, end
+    return end
+
+
+async def _done(logs: list[Log]) -> list[Log]:
+    return logs
 
 
 def _logs_check(start: int, end: int, chain: str) -> Any:

@@ -7,7 +7,10 @@ each request goes to the healthy endpoint whose bucket can serve it soonest, so 
 spread in proportion to the endpoints' rate limits (two providers at 300 calls/s give the
 chain ~600). A request that names a block (eth_getLogs up to toBlock, a block, a call at a
 block) goes only to endpoints whose last reported head has reached that block: a lagging
-node answers eth_getLogs above its head with an empty list, which would lose events.
+node answers eth_getLogs above its head with an empty list, which would lose events. A
+batch longer than `max_batch` goes out as several requests at once, over the endpoints; a
+first attempt still unanswered `hedge_after` seconds after it went out is also sent to
+another endpoint and the first answer wins (a hung request then costs that, not a timeout).
 tenacity drives the retries with jittered exponential backoff; an endpoint that fails is
 cooled down so the next attempt goes elsewhere and the others absorb its share. A 429 is
 flow control, not a failure: it cools the endpoint down for its Retry-After and is retried
@@ -644,7 +647,12 @@ class RpcClient:
         if holder is not None:
             holder["url"] = endpoint.url
         timeout = None
-        if first and self.first_attempt_timeout and all(m != "eth_getLogs" for m, _ in calls):
+        # A second opinion (one endpoint only, with others about) is not hedged: its
+        # eth_getLogs gets the short first timeout too.
+        short = all(m != "eth_getLogs" for m, _ in calls) or (
+            only is not None and len(self.endpoints) > 1
+        )
+        if first and self.first_attempt_timeout and short:
             timeout = min(self.timeout, self.first_attempt_timeout)
         try:
             body = await self._post(endpoint, payload, timeout, max_bytes)
