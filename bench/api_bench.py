@@ -104,11 +104,13 @@ async def loadgen(mode: str, target: str, query: str, seconds: float, connection
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-async def measure(dsn: str, workers: int, seconds: float) -> dict[str, Any]:
+async def measure(
+    dsn: str, workers: int, seconds: float, queries: tuple[str, ...] = QUERIES
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     proc, url = await start_api(dsn, workers)
     try:
-        for query in QUERIES:
+        for query in queries:
             load = load_text()
             api = await loadgen("http", url, query, seconds, workers * POOL_MAX)
             sql = await loadgen("sql", dsn, query, seconds, workers * POOL_MAX)
@@ -119,14 +121,20 @@ async def measure(dsn: str, workers: int, seconds: float) -> dict[str, Any]:
     return out
 
 
-async def run_api(sizes: list[int], workers: int = 2, seconds: float = 10.0) -> dict[str, Any]:
+async def run_api(
+    sizes: list[int],
+    workers: int = 2,
+    seconds: float = 10.0,
+    queries: tuple[str, ...] = QUERIES,
+) -> dict[str, Any]:
     results: dict[str, Any] = {"workers": workers, "concurrency": 64, "sizes": {}}
     async with temp_database("api") as dsn:
         have = 0
         for size in sorted(sizes):
             filled = await fill(dsn, have, size)
             have = size
-            results["sizes"][str(size)] = {"fill": filled, **await measure(dsn, workers, seconds)}
+            measured = await measure(dsn, workers, seconds, queries)
+            results["sizes"][str(size)] = {"fill": filled, **measured}
     return results
 
 
@@ -135,4 +143,9 @@ if __name__ == "__main__":
 
     sizes = [int(x) for x in (sys.argv[1] if len(sys.argv) > 1 else "100000").split(",")]
     secs = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
-    print(json.dumps(asyncio.run(run_api(sizes, seconds=secs)), indent=1))
+    # a third argument picks queries: list,chain,...
+    picked = tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else QUERIES
+    unknown = set(picked) - set(QUERIES)
+    if unknown:
+        raise SystemExit(f"unknown queries {sorted(unknown)}; known: {', '.join(QUERIES)}")
+    print(json.dumps(asyncio.run(run_api(sizes, seconds=secs, queries=picked)), indent=1))

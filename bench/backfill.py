@@ -5,11 +5,16 @@ CPU counts against the other's event loop, and the indexer's peak RSS is its own
 Result: wall time, events/s, the RPC requests the server saw (/stats), the least time the
 profile allows (bench/bound.py), the indexer's peak RSS, and the database checked against
 History.expected_counts(): a run that lost or duplicated an event raises.
+
+With `endpoints=N`, N replay servers of the same history (each its own process, faults and
+rate limit: N providers) are every chain's endpoints (`rpc_endpoints`, each with the
+profile's limit), and the bound counts N times the rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -33,8 +38,16 @@ class ReplayProcess:
     """`python -m bench.replay ...` in a child process."""
 
     def __init__(
-        self, events: int, profile: str, workdir: Path, seed: int = 1, blocks: int | None = None
+        self,
+        events: int,
+        profile: str,
+        workdir: Path,
+        seed: int = 1,
+        blocks: int | None = None,
+        fault_seed: int | None = None,
+        name: str = "replay",
     ) -> None:
+        self.name = name
         self.args = [
             "-m",
             "bench.replay",
@@ -47,10 +60,12 @@ class ReplayProcess:
             "--events",
             str(events),
             "--config-out",
-            str(workdir / "replay.toml"),
+            str(workdir / f"{name}.toml"),
         ]
         if blocks is not None:
             self.args += ["--blocks", str(blocks)]
+        if fault_seed is not None:
+            self.args += ["--fault-seed", str(fault_seed)]
         self.workdir = workdir
         self.proc: asyncio.subprocess.Process | None = None
         self.ready: dict[str, Any] = {}
@@ -77,7 +92,7 @@ class ReplayProcess:
 
     @property
     def config(self) -> str:
-        return str(self.workdir / "replay.toml")
+        return str(self.workdir / f"{self.name}.toml")
 
     def stats(self, reset: bool = False) -> dict[str, Any]:
         url = self.ready["url"] + "/stats" + ("?reset=1" if reset else "")
@@ -136,6 +151,37 @@ def compare(expected: dict[str, Any], stored: dict[int, dict[str, int]]) -> list
     return problems
 
 
+def several_endpoints(config: str, bases: list[str], rate: float) -> None:
+    """Make every chain of a generated config use each of `bases` (replay servers of the
+    same history), each endpoint with its own `rate` limit."""
+    path = Path(config)
+
+    def endpoints(match: re.Match[str]) -> str:
+        chain = match.group(2)
+        entries = ", ".join(
+            f'{{ url = "{base}/{chain}", requests_per_second = {rate:g} }}' for base in bases
+        )
+        return f"rpc_endpoints = [{entries}]"
+
+    text = re.sub(r'(?m)^rpc_urls = \["(http://[^"]+)/(\w+)"\]$', endpoints, path.read_text())
+    path.write_text(text)
+
+
+def merged_stats(all_stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """The servers' /stats added up (totals, methods); chains' heads from the first."""
+    out = dict(all_stats[0])
+    totals: dict[str, int] = {}
+    methods: dict[str, int] = {}
+    for stats in all_stats:
+        for key, value in stats["totals"].items():
+            totals[key] = totals.get(key, 0) + int(value)
+        for key, value in stats["methods"].items():
+            methods[key] = methods.get(key, 0) + int(value)
+    out["totals"] = totals
+    out["methods"] = dict(sorted(methods.items()))
+    return out
+
+
 def override(config: str, key: str, value: float) -> None:
     """Set `key` of every chain in a generated config (e.g. requests_per_second)."""
     path = Path(config)
@@ -152,17 +198,37 @@ async def run_backfill(
     client_rps: float | None = None,
     blocks: int | None = None,
     max_block_range: int | None = None,
+    endpoints: int = 1,
 ) -> dict[str, Any]:
     """client_rps, max_block_range: override the generated config's values; blocks: the
-    window per chain."""
+    window per chain; endpoints: replay servers (providers) per chain."""
+    spec = get_profile(profile)
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
-        async with ReplayProcess(events, profile, Path(tmp), blocks=blocks) as replay:
+        async with contextlib.AsyncExitStack() as stack:
+            replays = [
+                await stack.enter_async_context(
+                    ReplayProcess(
+                        events,
+                        profile,
+                        Path(tmp),
+                        blocks=blocks,
+                        fault_seed=None if i == 0 else 1000 + i,
+                        name=f"replay{i}",
+                    )
+                )
+                for i in range(endpoints)
+            ]
+            replay = replays[0]
             if client_rps is not None:
                 override(replay.config, "requests_per_second", client_rps)
             if max_block_range is not None:
                 override(replay.config, "max_block_range", max_block_range)
+            if endpoints > 1:
+                rate = client_rps or spec.config_requests_per_second
+                several_endpoints(replay.config, [r.ready["url"] for r in replays], rate)
             async with temp_database("backfill") as dsn:
-                replay.stats(reset=True)
+                for r in replays:
+                    r.stats(reset=True)
                 t0 = time.perf_counter()
                 child = await asyncio.create_subprocess_exec(
                     python(),
@@ -182,10 +248,13 @@ async def run_backfill(
                     await child.wait()
                     raise
                 wall = time.perf_counter() - t0
+                each = [r.stats() for r in replays]
+                stats = merged_stats(each)
                 if child.returncode != 0:
-                    return failed(events, profile, wall, err.decode(), replay.stats())
+                    return failed(events, profile, wall, err.decode(), stats)
                 result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-                stats = replay.stats()
+                # what the indexer logged (warnings: ranges read again, endpoints benched)
+                result["log_tail"] = err.decode(errors="replace").strip().splitlines()[-20:]
                 stored = await stored_counts(dsn)
     # backfill stops at the finalized block: the truth is counted up to it
     history = (
@@ -202,6 +271,7 @@ async def run_backfill(
     result.update(
         events=events,
         profile=profile,
+        endpoints=endpoints,
         client_rps=client_rps,
         max_block_range=max_block_range,
         process_wall_s=round(wall, 2),
@@ -210,10 +280,13 @@ async def run_backfill(
         server_methods=stats["methods"],
         verified=True,
     )
+    if endpoints > 1:
+        result["server_by_endpoint"] = [s["totals"] for s in each]
     result["expected_liquidations"] = sum(v["liquidations"] for v in expected.values())
     if bound:
-        spec = get_profile(profile)
-        result["bound"] = backfill_bound(history, spec, span=spec.config_max_block_range)
+        per_chain = (spec.requests_per_second or 0) * endpoints or None
+        limits = spec.with_overrides(requests_per_second=per_chain)
+        result["bound"] = backfill_bound(history, limits, span=spec.config_max_block_range)
         least = result["bound"]["seconds"]
         result["vs_bound"] = round(result["seconds"] / least, 2) if least else None
     return result
@@ -225,7 +298,8 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
     name = sys.argv[2] if len(sys.argv) > 2 else "default"
     rps = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "-" else None
-    out = asyncio.run(run_backfill(n, name, client_rps=rps))
+    count = int(sys.argv[4]) if len(sys.argv) > 4 else 1  # endpoints per chain
+    out = asyncio.run(run_backfill(n, name, client_rps=rps, endpoints=count))
     out.pop("rss_samples", None)
     out.get("bound", {}).pop("chains", None)
     print(json.dumps(out, indent=1))

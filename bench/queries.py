@@ -8,6 +8,8 @@
   chain  liquidationStats grouped by CHAIN
   day    liquidationStats grouped by DAY over a year
   svr    svrRevenue grouped by CHAIN
+  liquidators  liquidators(first: 50) by debt repaid over a 30-day window (whole days)
+  concentration  liquidatorConcentration over the same window
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api import queries as q
-from api.enums import LiquidationOrder, StatsDimension, SvrRevenueDimension
+from api.enums import LiquidationOrder, LiquidatorOrder, StatsDimension, SvrRevenueDimension
 from indexer.networks import CHAIN_IDS
 
-QUERIES = ("list", "market", "paging", "chain", "day", "svr")
+QUERIES = ("list", "market", "paging", "chain", "day", "svr", "liquidators", "concentration")
 PAGES = 20
 PAGE = 50
 YEAR_END = datetime(2026, 2, 6, tzinfo=UTC)
@@ -47,6 +49,21 @@ SVR = (
     "chainlinkUsd } }"
 )
 
+LIQUIDATORS = (
+    "query($f: LiquidationFilter) { liquidators(filter: $f, first: 50) "
+    "{ edges { node { address count debtUsd bonusUsd chains firstSeen lastSeen } } } }"
+)
+CONCENTRATION = (
+    "query($f: LiquidationFilter) { liquidatorConcentration(filter: $f) "
+    "{ uniqueLiquidators count debtUsd top5Share herfindahl } }"
+)
+
+
+def _days(rng: random.Random) -> tuple[datetime, datetime]:
+    """A 30-day window of whole days in the year (one of 11)."""
+    start = YEAR_START + timedelta(days=rng.randrange(0, 335, 30))
+    return start, start + timedelta(days=30)
+
 
 def _window(rng: random.Random, days: int) -> tuple[str, datetime, datetime]:
     chain = rng.choice(list(CHAINS))
@@ -72,6 +89,11 @@ def graphql_request(name: str, rng: random.Random, cursor: str | None = None) ->
         return {"query": DAY, "variables": {"f": flt}}
     if name == "svr":
         return {"query": SVR}
+    if name in ("liquidators", "concentration"):
+        start, end = _days(rng)
+        flt = {"timeFrom": _iso(start), "timeTo": _iso(end)}
+        return {"query": LIQUIDATORS if name == "liquidators" else CONCENTRATION,
+                "variables": {"f": flt}}  # fmt: skip
     raise ValueError(f"unknown query {name!r}; known: {', '.join(QUERIES)}")
 
 
@@ -100,4 +122,10 @@ def sql_request(name: str, rng: random.Random, after: Any = None) -> q.Sql:
         return q.liquidation_stats(where, dims, q.stats_source(where, dims))
     if name == "svr":
         return q.svr_revenue(q.SvrWhere(), frozenset({SvrRevenueDimension.CHAIN}))
+    if name in ("liquidators", "concentration"):
+        start, end = _days(rng)
+        where = q.LiquidationWhere(time_from=start, time_to=end)
+        if name == "liquidators":
+            return q.liquidators_page(where, LiquidatorOrder.DEBT_USD, PAGE + 1, None)[0]
+        return q.liquidator_concentration(where)[0]
     raise ValueError(f"unknown query {name!r}; known: {', '.join(QUERIES)}")

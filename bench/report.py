@@ -23,16 +23,16 @@ def _ingest(rows: list[dict[str, Any]]) -> list[str]:
 
 def _backfill(rows: list[dict[str, Any]]) -> list[str]:
     out = [
-        "| events | profile | wall s | events/s | requests (server) | "
+        "| events | profile | endpoints | wall s | events/s | requests (server) | "
         "calls | 429s | bound s | x bound | verified | load before/after |"
     ]
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         server = r.get("server", {})
         bound = r.get("bound", {}).get("seconds")
         if r.get("failed"):
             out.append(
-                f"| {_n(r['events'])} | {r['profile']} | failed after "
+                f"| {_n(r['events'])} | {r['profile']} | {r.get('endpoints', 1)} | failed after "
                 f"{r['process_wall_s']} s: {r['error'][:120]} | | "
                 f"{_n(server.get('http_requests', 0))} | {_n(server.get('calls', 0))} | "
                 f"{_n(server.get('http_429', 0))} | | | no | "
@@ -40,7 +40,7 @@ def _backfill(rows: list[dict[str, Any]]) -> list[str]:
             )
             continue
         out.append(
-            f"| {_n(r['events'])} | {r['profile']} | {r['seconds']} | "
+            f"| {_n(r['events'])} | {r['profile']} | {r.get('endpoints', 1)} | {r['seconds']} | "
             f"{_n(r['events_per_s'])} | {_n(server['http_requests'])} | {_n(server['calls'])} | "
             f"{_n(server['http_429'])} | {bound if bound else '-'} | {r.get('vs_bound') or '-'} | "
             f"{'yes' if r['verified'] else 'NO'} | {r['load_before']} / {r['load_after']} |"

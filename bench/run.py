@@ -30,14 +30,19 @@ NAMES = ("ingest", "backfill", "memory", "freshness", "api")
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": {
         "ingest": [3_000],
-        "backfill": {"events": 2_000, "blocks": 20_000, "profile": "none"},
+        "backfill": {"events": 2_000, "blocks": 20_000, "profile": "none", "two_endpoints": True},
         "memory": [2_000],
         "freshness": {"waves": 1, "scale": 0.1},
         "api": {"sizes": [10_000], "seconds": 0.5},
     },
     "full": {
         "ingest": [10_000, 100_000, 1_000_000, 10_000_000],
-        "backfill": {"events": 300_000, "blocks": None, "profile": "default"},
+        "backfill": {
+            "events": 300_000,
+            "blocks": None,
+            "profile": "default",
+            "two_endpoints": True,
+        },
         "memory": [300_000, 1_000_000],
         "freshness": {"waves": 3, "scale": 0.3},
         "api": {"sizes": [10_000, 100_000, 1_000_000, 10_000_000], "seconds": 10.0},
@@ -56,13 +61,19 @@ async def bench_ingest(sizes: list[int]) -> list[dict[str, Any]]:
 
 
 async def bench_backfill(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """The shipped code under the profile, and (for the default profile) the same provider
-    with logs that carry blockTimestamp (`default-ts`)."""
+    """The shipped code under the profile, (for the default profile) the same provider with
+    logs that carry blockTimestamp (`default-ts`), and the first profile again with two
+    endpoints (providers) per chain, each with its own limit."""
     runs = [spec["profile"], "default-ts"] if spec["profile"] == "default" else [spec["profile"]]
+    plan = [(profile, 1) for profile in runs]
+    if spec.get("two_endpoints"):
+        plan.append((spec["profile"], 2))
     out = []
-    for profile in runs:
+    for profile, endpoints in plan:
         load = load_text()
-        result = await run_backfill(spec["events"], profile, blocks=spec["blocks"])
+        result = await run_backfill(
+            spec["events"], profile, blocks=spec["blocks"], endpoints=endpoints
+        )
         result.pop("rss_samples", None)
         out.append({**result, "load_before": load, "load_after": load_text()})
     return out

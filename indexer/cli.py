@@ -156,7 +156,8 @@ def selected_chains(config: Config, names: Sequence[str] | None) -> list[ChainCo
         raise UserError(str(exc)) from None
     for chain in chains:
         if not chain.endpoints():
-            hint = f"set {chain.rpc_env}" if chain.rpc_env else "add rpc_urls"
+            names = chain.rpc_env_names
+            hint = f"set {', '.join(names)}" if names else "add rpc_urls or rpc_endpoints"
             raise UserError(f"{chain.name}: no RPC endpoint configured ({hint})")
     return chains
 
@@ -521,19 +522,17 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for chain in config.chains.values():
         data = chain.model_dump(mode="json", by_alias=True)
         data["rpc_urls"] = [mask_url(u) for u in chain.endpoints()]
+        data["rpc_endpoints"] = [
+            {"url": mask_url(u), "requests_per_second": rate} for u, rate in chain.endpoint_limits()
+        ]
         data.pop("name", None)
         out["chains"][chain.name] = data
     print(json.dumps(out, indent=2))
     missing = [c.name for c in config.chains.values() if not c.endpoints()]
     if missing:
-        print(
-            "warning: no RPC endpoint for "
-            + ", ".join(missing)
-            + " (set "
-            + ", ".join(str(config.chains[m].rpc_env) for m in missing)
-            + ")",
-            file=sys.stderr,
-        )
+        names = [n for m in missing for n in config.chains[m].rpc_env_names]
+        hint = f"set {', '.join(names)}" if names else "add rpc_urls or rpc_endpoints"
+        print(f"warning: no RPC endpoint for {', '.join(missing)} ({hint})", file=sys.stderr)
     return EXIT_OK
 
 

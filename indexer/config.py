@@ -139,11 +139,35 @@ class SvrConfig(_Strict):
         return current
 
 
+class EndpointConfig(_Strict):
+    """One RPC endpoint with its own rate limit: the URL in the file (`url`) or in an
+    environment variable (`env`, so a key stays out of the file). requests_per_second:
+    the provider's limit for this endpoint, counted per call (default: the chain's)."""
+
+    url: str | None = None
+    env: str | None = Field(default=None, min_length=1)
+    requests_per_second: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EndpointConfig:
+        if (self.url is None) == (self.env is None):
+            raise ValueError("give either url or env (the variable holding the URL)")
+        if self.url is not None:
+            _check_url(self.url)
+        return self
+
+
+def _check_url(url: str) -> None:
+    if not re.match(r"^(https?|wss?)://", url):
+        raise ValueError(f"not an http(s) URL: {mask_url(url)!r}")
+
+
 class ChainConfig(_Strict):
     name: str
     chain_id: int = Field(gt=0, le=2**31 - 1)  # half of a two-part advisory lock key
     rpc_env: str | None = None
     rpc_urls: list[str] = Field(default_factory=list)
+    rpc_endpoints: list[EndpointConfig] = Field(default_factory=list)
     start_block: int | None = Field(default=None, ge=0, le=MAX_BLOCK)
     finality_depth: int = Field(default=64, ge=1, le=100_000)
     use_finalized_tag: bool = True
@@ -160,8 +184,7 @@ class ChainConfig(_Strict):
     @classmethod
     def _urls(cls, urls: list[str]) -> list[str]:
         for url in urls:
-            if not re.match(r"^(https?|wss?)://", url):
-                raise ValueError(f"not an http(s) URL: {mask_url(url)!r}")
+            _check_url(url)
         return urls
 
     @property
@@ -178,16 +201,42 @@ class ChainConfig(_Strict):
         names = [pool.market for pool in self.pools]
         if len(set(names)) != len(names):
             raise ValueError(f"pools: two pools share the market name {names!r}")
+        if self.rpc_urls and self.rpc_endpoints:
+            raise ValueError(
+                "rpc_urls and rpc_endpoints: give one of them (rpc_endpoints when each URL "
+                "has its own requests_per_second)"
+            )
         return self
 
     def endpoints(self) -> list[str]:
         """RPC URLs: the file's own, else the environment variable's (comma-separated)."""
-        if self.rpc_urls:
-            return list(self.rpc_urls)
-        if self.rpc_env:
-            raw = os.environ.get(self.rpc_env, "")
-            return [url.strip() for url in raw.split(",") if url.strip()]
-        return []
+        return [url for url, _ in self.endpoint_limits()]
+
+    def endpoint_limits(self) -> list[tuple[str, float]]:
+        """Each RPC URL with its rate limit: rpc_endpoints (an `env` entry contributes each
+        URL of its variable; an unset one, none), else rpc_urls, else rpc_env, at the
+        chain's requests_per_second where no limit of its own is given."""
+        if self.rpc_endpoints:
+            out: list[tuple[str, float]] = []
+            for entry in self.rpc_endpoints:
+                rate = entry.requests_per_second or self.requests_per_second
+                urls = [entry.url] if entry.url else _env_urls(entry.env)
+                out += [(url, rate) for url in urls]
+            return out
+        urls = list(self.rpc_urls) if self.rpc_urls else _env_urls(self.rpc_env)
+        return [(url, self.requests_per_second) for url in urls]
+
+    @property
+    def rpc_env_names(self) -> list[str]:
+        """The environment variables the endpoints are read from (for hints)."""
+        if self.rpc_endpoints:
+            return [e.env for e in self.rpc_endpoints if e.env]
+        return [self.rpc_env] if self.rpc_env and not self.rpc_urls else []
+
+
+def _env_urls(name: str | None) -> list[str]:
+    raw = os.environ.get(name, "") if name else ""
+    return [url.strip() for url in raw.split(",") if url.strip()]
 
 
 class Config(_Strict):

@@ -148,8 +148,12 @@ class ChainIndexer:
     ) -> None:
         self.chain = chain
         self.dsn = dsn
+        limits = chain.endpoint_limits()
         self.client = client or RpcClient(
-            chain.endpoints(), chain=chain.name, requests_per_second=chain.requests_per_second
+            [url for url, _ in limits],
+            chain=chain.name,
+            requests_per_second=chain.requests_per_second,
+            rates=[rate for _, rate in limits],
         )
         self.on_progress = on_progress
         self.poll_interval = (
@@ -319,10 +323,18 @@ class ChainIndexer:
         if start > to_block:
             return 0
         log_filter = LogFilter(sorted(self.oracles), [[ASSET_SOURCE_UPDATED]])
-        sizer = RangeSizer(chain.max_block_range)
-        logs = await self._range_again(
-            start, to_block, lambda: fetch_range(self.client, log_filter, start, to_block, sizer)
-        )
+        # The history is walked in max_in_flight stretches at once (a walk is one span
+        # after another: its round trips, not the rate limit, would set its time).
+        stretches = _stretches(start, to_block, chain.max_in_flight, chain.max_block_range)
+
+        async def walk(lo: int, hi: int) -> list[Log]:
+            sizer = RangeSizer(chain.max_block_range)
+            return await self._range_again(
+                lo, hi, lambda: fetch_range(self.client, log_filter, lo, hi, sizer)
+            )
+
+        parts = await asyncio.gather(*(walk(lo, hi) for lo, hi in stretches))
+        logs = [entry for part in parts for entry in part]
         updates = decode_logs(logs, frozenset(), frozenset(), None, self.oracles).source_updates
         rows = await rows_for(
             self.client, chain.name, chain.chain_id, oracle_markets(chain), updates, self.book
@@ -719,6 +731,13 @@ class ChainIndexer:
     def _report(self, progress: Progress) -> None:
         if self.on_progress is not None:
             self.on_progress(progress)
+
+
+def _stretches(start: int, end: int, count: int, least: int) -> list[tuple[int, int]]:
+    """[start, end] cut into at most `count` consecutive stretches of at least `least`
+    blocks (the last one takes the rest)."""
+    size = max(least, -(-(end - start + 1) // max(1, count)))
+    return [(lo, min(end, lo + size - 1)) for lo in range(start, end + 1, size)]
 
 
 def _ts(seconds: int) -> datetime:

@@ -61,6 +61,19 @@ def test_backfill_matches_the_ground_truth(smoke: dict[str, Any]) -> None:
         assert run["events_per_s"] > 0
 
 
+def test_backfill_through_two_endpoints_per_chain(smoke: dict[str, Any]) -> None:
+    """The multi-endpoint run: every chain read through two replay servers, both used,
+    and the data verified like a single endpoint's."""
+    runs = [run for run in smoke["backfill"] if run.get("endpoints") == 2]
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["verified"] is True
+    assert run["liquidations"] == run["expected_liquidations"] > 0
+    each = run["server_by_endpoint"]
+    assert len(each) == 2 and all(server["calls"] > 0 for server in each)
+    assert sum(server["calls"] for server in each) == run["server"]["calls"]
+
+
 def test_freshness_saw_every_liquidation(smoke: dict[str, Any]) -> None:
     fresh = smoke["freshness"]
     assert fresh["liquidations"] > 0

@@ -42,6 +42,29 @@ def test_rpc_urls_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert mask_url("https://user:pw@eth.example.com/v2/SECRET") == "https://eth.example.com/***"
 
 
+def test_each_endpoint_has_its_own_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETH_PAID", "https://paid.example/KEY")
+    monkeypatch.delenv("ETH_UNSET", raising=False)
+    endpoints = [
+        {"env": "ETH_PAID", "requests_per_second": 300},
+        {"url": "https://free.example/", "requests_per_second": 10},
+        {"url": "http://127.0.0.1:8545"},  # the chain's requests_per_second
+        {"env": "ETH_UNSET"},  # not set: no endpoint
+    ]
+    body = chain(rpc_urls=[], rpc_endpoints=endpoints, requests_per_second=40)
+    config = parse_config({"chains": {"ethereum": body}})
+    eth = config.chains["ethereum"]
+    assert eth.endpoint_limits() == [
+        ("https://paid.example/KEY", 300),
+        ("https://free.example/", 10),
+        ("http://127.0.0.1:8545", 40),
+    ]
+    assert eth.endpoints() == [url for url, _ in eth.endpoint_limits()]
+    assert eth.rpc_env_names == ["ETH_PAID", "ETH_UNSET"]
+    plain = parse_config({"chains": {"ethereum": chain(requests_per_second=7)}})
+    assert plain.chains["ethereum"].endpoint_limits() == [("http://127.0.0.1:8545", 7)]
+
+
 def test_env_var_names_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
@@ -75,6 +98,50 @@ def test_env_var_names_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         ),
         ({"chains": {"ethereum": chain(rpc_urls=["ftp://x"])}}, "chains.ethereum.rpc_urls"),
         ({"chains": {"ethereum": chain(colour="red")}}, "chains.ethereum.colour"),
+        (
+            {"chains": {"ethereum": chain(rpc_endpoints=[{"url": "http://a:1"}])}},
+            "chains.ethereum: rpc_urls and rpc_endpoints: give one of them",
+        ),
+        (
+            {
+                "chains": {
+                    "ethereum": chain(rpc_urls=[], rpc_endpoints=[{"requests_per_second": 5}])
+                }
+            },
+            "chains.ethereum.rpc_endpoints[0]: give either url or env",
+        ),
+        (
+            {
+                "chains": {
+                    "ethereum": chain(
+                        rpc_urls=[], rpc_endpoints=[{"url": "http://a:1", "env": "X"}]
+                    )
+                }
+            },
+            "chains.ethereum.rpc_endpoints[0]: give either url or env",
+        ),
+        (
+            {"chains": {"ethereum": chain(rpc_urls=[], rpc_endpoints=[{"url": "ftp://a"}])}},
+            "chains.ethereum.rpc_endpoints[0]: not an http(s) URL",
+        ),
+        (
+            {
+                "chains": {
+                    "ethereum": chain(
+                        rpc_urls=[], rpc_endpoints=[{"url": "http://a:1", "requests_per_second": 0}]
+                    )
+                }
+            },
+            "chains.ethereum.rpc_endpoints[0].requests_per_second",
+        ),
+        (
+            {
+                "chains": {
+                    "ethereum": chain(rpc_urls=[], rpc_endpoints=[{"url": "http://a:1", "rps": 5}])
+                }
+            },
+            "chains.ethereum.rpc_endpoints[0].rps",
+        ),
         ({"chains": {"ethereum": chain(pools=[])}}, "chains.ethereum.pools"),
         (
             {"chains": {"ethereum": chain(svr={"model": "atlas"})}},

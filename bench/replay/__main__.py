@@ -29,6 +29,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--profile", default="default", choices=sorted(PROFILES))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--fault-seed",
+        type=int,
+        default=None,
+        help="seed of the injected faults and latency jitter (default: --seed); a second "
+        "server of the same history with another one is a second provider",
+    )
     ap.add_argument("--events", type=int, default=DEFAULT_EVENTS, help="total liquidations")
     ap.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS, help="blocks per chain")
     ap.add_argument("--chains", default="", help="comma-separated subset (default: all five)")
@@ -83,7 +90,13 @@ async def serve(args: argparse.Namespace) -> int:
     # this process only serves: keep the cyclic GC from rescanning the block caches too often
     gc.freeze()
     gc.set_threshold(100_000, 20, 20)
-    server = ReplayServer(history, profile, moving_head=args.moving_head, speed=args.speed)
+    server = ReplayServer(
+        history,
+        profile,
+        moving_head=args.moving_head,
+        speed=args.speed,
+        fault_seed=args.fault_seed,
+    )
     base = await server.start(args.host, args.port)
     if args.config_out:
         write_config(args.config_out, history, base, profile)

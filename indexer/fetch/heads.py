@@ -6,6 +6,10 @@ With `use_finalized_tag` the node's `finalized` block is trusted; a node without
 A head below what is known to exist is an endpoint fault, not a reorg (reorg.head_fault
 says which): such an answer cools the endpoint down and the head is read again (elsewhere,
 when there is another).
+
+With several endpoints, every healthy one is asked and the head is the highest plausible
+answer. An endpoint behind the others is not at fault: it is judged against its own earlier
+heads, and the client sends it only requests for blocks it has reached (rpc/client.py).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class HeadTracker:
         self.tag_supported = chain.use_finalized_tag
         self.highest_seen = -1
         self.deployed = deployed
+        self.seen: dict[str, int] = {}  # url -> the last plausible head it reported
 
     async def _head(self) -> int:
         """The head, read again (another endpoint first) while the answer cannot be true."""
@@ -52,6 +57,10 @@ class HeadTracker:
         raise AssertionError("unreachable")
 
     async def _head_once(self) -> int:
+        if len(self.client.endpoints) > 1:
+            highest = await self._highest_head()
+            if highest is not None:
+                return highest
         head_hex, url = await self.client.call_with_endpoint("eth_blockNumber")
         try:
             head = int(head_hex, 16)
@@ -63,6 +72,39 @@ class HeadTracker:
             return head
         self.client.mark_faulty(url, problem)
         raise _ImplausibleHead(f"{self.chain.name}: {problem}")
+
+    async def _highest_head(self) -> int | None:
+        """The highest plausible head of the healthy endpoints; None when none answered
+        (then the head is read the ordinary way, with the client's retries)."""
+        heads: list[int] = []
+        problems: list[str] = []
+        for url, answer in await self.client.ask_each("eth_blockNumber"):
+            if isinstance(answer, Exception):
+                continue
+            try:
+                head = int(answer, 16)
+            except (TypeError, ValueError):
+                problem: str | None = f"eth_blockNumber answered {answer!r:.40}"
+            else:
+                own = self.seen.get(url, -1)
+                problem = head_fault(head, own, self.chain.finality_depth, self.deployed)
+            if problem is not None:
+                self.client.mark_faulty(url, problem)
+                problems.append(problem)
+                continue
+            self.seen[url] = head
+            heads.append(head)
+        if heads and max(heads) < self.highest_seen - self.chain.finality_depth:
+            problems.append(
+                f"every endpoint that answered is behind {self.highest_seen} by more than "
+                f"the finality depth (highest {max(heads)})"
+            )
+            heads = []
+        if heads:
+            return max(heads)
+        if problems:
+            raise _ImplausibleHead(f"{self.chain.name}: {'; '.join(problems)}")
+        return None
 
     async def read(self) -> Heads:
         head = await self._head()

@@ -10,11 +10,12 @@ cannot know its density: an answer longer than MAX_ANSWER_BYTES is not read at a
 span is split as if the provider had refused it.
 
 With two or more endpoints, every eth_getLogs answer is checked against a second endpoint
-(nodes do disagree: one has not indexed a block's logs yet, another lost some). When the two
-answers differ, a log is kept if both endpoints place its block at the log's block hash; the
-endpoint that missed kept logs is cooled down. If the endpoints disagree about a block
-itself, the range is retried later. With one endpoint there is nobody to ask: a node that
-silently drops logs is not detected (docs/RELIABILITY.md).
+whose head has reached the range's end (nodes do disagree: one has not indexed a block's
+logs yet, another lost some). When the two answers differ, a log is kept if both endpoints
+place its block at the log's block hash; the endpoint that missed kept logs is cooled
+down. If the endpoints disagree about a block itself, the range is retried later. With one
+endpoint there is nobody to ask: a node that silently drops logs is not detected
+(docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -103,8 +104,32 @@ async def fetch_some(
     max_logs: int | None = None,
 ) -> tuple[list[Log], int]:
     """Every log of [start, last] and `last`: `end`, or earlier when `max_logs` logs were
-    reached at a span boundary (the caller goes on from last + 1)."""
-    out: list[Log] = []
+    reached at a span boundary (the caller goes on from last + 1). With several endpoints,
+    each span's second opinion runs while the next span is fetched."""
+    pieces: list[asyncio.Task[list[Log]]] = []
+    try:
+        last = await _fetch_spans(client, log_filter, start, end, sizer, max_logs, pieces)
+        parts = await asyncio.gather(*pieces)
+    except BaseException:
+        for task in pieces:
+            task.cancel()
+        await asyncio.gather(*pieces, return_exceptions=True)
+        raise
+    return [log for part in parts for log in part], last
+
+
+async def _fetch_spans(
+    client: RpcClient,
+    log_filter: LogFilter,
+    start: int,
+    end: int,
+    sizer: RangeSizer,
+    max_logs: int | None,
+    pieces: list[asyncio.Task[list[Log]]],
+) -> int:
+    """Fetch the spans of [start, end] one after another into `pieces` (each span's logs,
+    checked against a second endpoint where there is one); returns the last block done."""
+    count = 0
     cursor = start
     span = min(sizer.size, end - start + 1)
     single_refusals = 0
@@ -138,14 +163,22 @@ async def fetch_some(
             continue
         single_refusals = 0
         if len(client.endpoints) > 1:
-            logs = await second_opinion(client, log_filter, cursor, upper, logs, url)
-        out.extend(logs)
+            pieces.append(
+                asyncio.ensure_future(second_opinion(client, log_filter, cursor, upper, logs, url))
+            )
+        else:
+            pieces.append(asyncio.ensure_future(_done(logs)))
+        count += len(logs)
         sizer.success(width, len(logs))
         cursor = upper + 1
-        if max_logs is not None and len(out) >= max_logs and cursor <= end:
-            return out, upper
+        if max_logs is not None and count >= max_logs and cursor <= end:
+            return upper
         span = min(sizer.size, end - cursor + 1) if cursor <= end else span
-    return out, end
+    return end
+
+
+async def _done(logs: list[Log]) -> list[Log]:
+    return logs
 
 
 def _logs_check(start: int, end: int, chain: str) -> Any:
@@ -188,7 +221,7 @@ async def second_opinion(
 ) -> list[Log]:
     """Check `logs` (what the endpoint at `url` answered for [start, end]) against another
     endpoint; return the logs both agree exist."""
-    others = client.second_opinions(url)
+    others = client.second_opinions(url, reached=end)  # a node below `end` lacks some
     if not others:
         client.stats.unchecked_ranges += 1
         return logs

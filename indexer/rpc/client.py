@@ -1,12 +1,21 @@
-"""JSON-RPC over HTTP to a pool of endpoints: batching, rate limits, retries, failover.
+"""JSON-RPC over HTTP to a pool of endpoints: batching, rate limits, retries, spreading.
 
-Every call goes through `_attempt`, which picks the healthiest endpoint, waits for its
-rate-limit tokens (one per call: providers count every call of a batch), sends one HTTP
-request (a single call or a batch) and classifies what came back. tenacity drives the
-retries with jittered exponential backoff; an endpoint that fails is cooled down so the next
-attempt goes elsewhere. A 429 is flow control, not a failure: it cools the endpoint down for
-its Retry-After and is retried without spending the attempts meant for real failures, for
-up to `rate_limit_budget` seconds.
+Every call goes through `_attempt`, which chooses an endpoint, waits for its rate-limit
+tokens (one per call: providers count every call of a batch), sends one HTTP request (a
+single call or a batch) and classifies what came back. The endpoints are used together:
+each request goes to the healthy endpoint whose bucket can serve it soonest, so calls
+spread in proportion to the endpoints' rate limits (two providers at 300 calls/s give the
+chain ~600). A request that names a block (eth_getLogs up to toBlock, a block, a call at a
+block) goes only to endpoints whose last reported head has reached that block: a lagging
+node answers eth_getLogs above its head with an empty list, which would lose events. A
+batch longer than `max_batch` goes out as several requests at once, over the endpoints; a
+first attempt still unanswered `hedge_after` seconds after it went out is also sent to
+another endpoint and the first answer wins (a hung request then costs that, not a timeout).
+tenacity drives the retries with jittered exponential backoff; an endpoint that fails is
+cooled down so the next attempt goes elsewhere and the others absorb its share. A 429 is
+flow control, not a failure: it cools the endpoint down for its Retry-After and is retried
+without spending the attempts meant for real failures, for up to `rate_limit_budget`
+seconds.
 A caller may pass `check`, which looks at each answer inside the attempt: an answer it
 refuses (EndpointFault: null for a block that exists, a block other than the one asked
 for, ...) counts against the endpoint that gave it and is retried like a 5xx.
@@ -46,35 +55,75 @@ from indexer.rpc.errors import (
 Call = tuple[str, Sequence[Any]]
 Check = Callable[[Call, Any], None]  # raises EndpointFault for an impossible answer
 
+HEAD_REFRESH_S = 1.0  # an endpoint's head is asked for at most this often
+HEDGE_LOGS_FACTOR = 3.0  # eth_getLogs of a wide range is slower than other calls
+CHUNKS_PER_ENDPOINT = 2  # requests of one long batch in flight at once, per endpoint
+# where a method names the block it reads (position in params)
+BLOCK_PARAM = {
+    "eth_getBlockByNumber": 0,
+    "eth_call": 1,
+    "eth_getCode": 1,
+    "eth_getBalance": 1,
+    "eth_getTransactionCount": 1,
+    "eth_getStorageAt": 2,
+    "eth_getBlockReceipts": 0,
+}
+
+
+def needed_block(calls: Sequence[Call]) -> int | None:
+    """The highest block number the calls name (eth_getLogs: its toBlock), None when they
+    name none (tags such as latest or finalized are each endpoint's own)."""
+    highest: int | None = None
+    for method, params in calls:
+        value: Any = None
+        if method == "eth_getLogs":
+            if params and isinstance(params[0], dict):
+                value = params[0].get("toBlock")
+        else:
+            position = BLOCK_PARAM.get(method)
+            if position is not None and len(params) > position:
+                value = params[position]
+                if isinstance(value, dict):  # EIP-1898
+                    value = value.get("blockNumber")
+        if isinstance(value, str) and value.startswith("0x"):
+            try:
+                number = int(value, 16)
+            except ValueError:
+                continue
+            highest = number if highest is None else max(highest, number)
+    return highest
+
 
 class TokenBucket:
     """Calls per second with a small burst; waiting is cooperative (asyncio.sleep).
 
-    A batch of N calls takes N tokens, as providers count them. A batch larger than the
-    bucket takes its tokens in bucket-sized chunks, so it still goes out (at the rate).
-    Waiters are served in arrival order (the lock), so a large batch is never starved by
-    a stream of small ones."""
+    A batch of N calls takes N tokens, as providers count them. Tokens are reserved when
+    asked for (the balance may go below zero) and the caller sleeps until its reservation
+    is covered: waiters are served in arrival order, a batch larger than the bucket still
+    goes out (at the rate), and `ready_in` tells, without waiting, how soon a request would
+    go, which is how the client chooses among endpoints."""
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate / 4)
         self.tokens = self.capacity
         self.updated = time.monotonic()
-        self._lock = asyncio.Lock()
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def ready_in(self, count: int = 1, now: float | None = None) -> float:
+        """Seconds until `count` tokens would be granted; negative: that much to spare."""
+        now = time.monotonic() if now is None else now
+        tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        return (max(1, count) - tokens) / self.rate
 
     async def take(self, count: int = 1) -> None:
-        async with self._lock:
-            remaining = float(max(1, count))
-            while remaining > 0:
-                chunk = min(remaining, self.capacity)
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= chunk:
-                    self.tokens -= chunk
-                    remaining -= chunk
-                    continue
-                await asyncio.sleep((chunk - self.tokens) / self.rate)
+        self._refill(time.monotonic())
+        self.tokens -= max(1, count)
+        if self.tokens < 0:
+            await asyncio.sleep(-self.tokens / self.rate)
 
 
 @dataclass
@@ -109,6 +158,10 @@ class Endpoint:
     cooldown_until: float = 0.0
     last_error: str | None = None
     requests: int = 0
+    calls: int = 0
+    head: int = -1  # the head it last reported (eth_blockNumber); -1: not known yet
+    head_at: float = float("-inf")  # when it was last asked
+    refreshing: asyncio.Task[None] | None = None
 
     @property
     def label(self) -> str:
@@ -130,6 +183,13 @@ class Endpoint:
     def record_success(self) -> None:
         self.failures = 0
 
+    def note_head(self, answer: Any) -> None:
+        try:
+            self.head = int(answer, 16)
+        except (TypeError, ValueError):
+            return
+        self.head_at = time.monotonic()
+
 
 @dataclass
 class RpcStats:
@@ -140,6 +200,8 @@ class RpcStats:
     checked_ranges: int = 0  # eth_getLogs answers compared with a second endpoint
     unchecked_ranges: int = 0  # ... for which no second endpoint answered
     log_disagreements: int = 0  # ... where the two answers differed
+    hedged: int = 0  # requests also sent to a second endpoint (the first was slow)
+    hedges_won: int = 0  # ... where the second endpoint answered first
 
 
 class RpcClient:
@@ -152,17 +214,25 @@ class RpcClient:
         *,
         chain: str = "",
         requests_per_second: float = 25,
+        rates: Sequence[float | None] | None = None,
         timeout: float = 20.0,
         max_attempts: int = 8,
         max_batch: int = 100,
         max_wait: float = 10.0,
         rate_limit_budget: float = 300.0,
         first_attempt_timeout: float | None = 5.0,
+        hedge_after: float | None = 1.0,
     ) -> None:
         if not urls:
             raise ValueError(f"{chain or 'chain'}: no RPC URL configured")
+        if rates is not None and len(rates) != len(urls):
+            raise ValueError(f"{chain or 'chain'}: {len(rates)} rate limits for {len(urls)} URLs")
         self.chain = chain
-        self.endpoints = [Endpoint(u, TokenBucket(requests_per_second)) for u in urls]
+        # Each endpoint has its own limit (rates[i]; None: requests_per_second).
+        self.endpoints = [
+            Endpoint(url, TokenBucket(rate or requests_per_second))
+            for url, rate in zip(urls, rates or [None] * len(urls), strict=True)
+        ]
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.max_batch = max_batch
@@ -172,6 +242,10 @@ class RpcClient:
         # lost (a hung upstream): its first attempt gives up early and the retry gets the
         # full timeout. eth_getLogs always gets the full timeout (big ranges are slow).
         self.first_attempt_timeout = first_attempt_timeout
+        # With several endpoints, a request still unanswered this long after it went out
+        # (eth_getLogs: HEDGE_LOGS_FACTOR times longer) is also sent to another endpoint,
+        # and the first answer wins: a hung request costs this, not its timeout.
+        self.hedge_after = hedge_after
         self.stats = RpcStats()
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
@@ -183,6 +257,10 @@ class RpcClient:
         await self.close()
 
     async def close(self) -> None:
+        for endpoint in self.endpoints:
+            if endpoint.refreshing is not None:
+                endpoint.refreshing.cancel()
+                endpoint.refreshing = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -196,14 +274,72 @@ class RpcClient:
             )
         return self._session
 
-    def _pick(self) -> Endpoint:
-        """The first healthy endpoint in configured order (primary first), else the one
-        whose cooldown ends soonest."""
+    @staticmethod
+    def _pick(candidates: Sequence[Endpoint], count: int) -> Endpoint:
+        """The healthy endpoint whose bucket can serve `count` calls soonest (ties: the
+        first in configured order), else the one whose cooldown ends soonest. Serving each
+        request where it goes out first fills the buckets in proportion to their rates."""
         now = time.monotonic()
-        for endpoint in self.endpoints:
-            if endpoint.healthy(now):
-                return endpoint
-        return min(self.endpoints, key=lambda e: e.cooldown_until)
+        healthy = [e for e in candidates if e.healthy(now)]
+        if not healthy:
+            return min(candidates, key=lambda e: e.cooldown_until)
+        return min(healthy, key=lambda e: e.limiter.ready_in(count, now))
+
+    async def _choose(self, calls: list[Call], exclude: Endpoint | None = None) -> Endpoint:
+        """Where to send `calls`: any endpoint, or, for calls that name a block, one whose
+        reported head has reached it (heads of the others are asked for in the background,
+        or awaited when none has). Raises TransientError when no endpoint has the block.
+        With `exclude` (a hedge): a healthy endpoint other than that one, now, or none."""
+        needed = needed_block(calls) if len(self.endpoints) > 1 else None
+        if exclude is not None:
+            now = time.monotonic()
+            others = [
+                e
+                for e in self.endpoints
+                if e is not exclude and e.healthy(now) and (needed is None or e.head >= needed)
+            ]
+            if not others:
+                raise TransientError(f"{self.chain}: no other endpoint to ask")
+            return self._pick(others, len(calls))
+        if needed is None:
+            return self._pick(self.endpoints, len(calls))
+        ready: list[Endpoint] = []
+        for waited in (False, True):
+            now = time.monotonic()
+            ready = [e for e in self.endpoints if e.head >= needed]
+            for endpoint in self.endpoints:
+                if endpoint.head < needed:
+                    self._refresh_head(endpoint)
+            if any(e.healthy(now) for e in ready):
+                break
+            pending = [e.refreshing for e in self.endpoints if e.refreshing is not None]
+            if waited or not pending:
+                break
+            await asyncio.wait(pending, timeout=self.first_attempt_timeout or self.timeout)
+        if not ready:
+            heads = ", ".join(f"{e.label} at {e.head}" for e in self.endpoints)
+            raise TransientError(f"{self.chain}: no endpoint has reached block {needed} ({heads})")
+        return self._pick(ready, len(calls))
+
+    def _refresh_head(self, endpoint: Endpoint) -> None:
+        """Ask a healthy endpoint for its head in the background, at most once a second."""
+        now = time.monotonic()
+        if (
+            endpoint.refreshing is not None
+            or now - endpoint.head_at < HEAD_REFRESH_S
+            or not endpoint.healthy(now)
+        ):
+            return
+        endpoint.head_at = now
+        endpoint.refreshing = asyncio.create_task(self._ask_head(endpoint))
+
+    async def _ask_head(self, endpoint: Endpoint) -> None:
+        try:
+            await self._single("eth_blockNumber", (), only=endpoint, attempts=1)
+        except (TransientError, AllEndpointsFailed, RpcError):
+            pass  # it stays where it was; asked again when needed
+        finally:
+            endpoint.refreshing = None
 
     def mark_faulty(self, endpoint_url: str, reason: str, pause: float | None = 60.0) -> None:
         """Stop using an endpoint for a while (e.g. its head went back past finality);
@@ -229,11 +365,29 @@ class RpcClient:
     async def batch(self, calls: Sequence[Call], *, check: Check | None = None) -> list[Any]:
         """Results in order; a call the node refused for good comes back as its RpcError
         (e.g. a reverted eth_call), so one bad call does not sink its neighbours."""
-        out: list[Any] = []
-        for start in range(0, len(calls), self.max_batch):
-            chunk = list(calls[start : start + self.max_batch])
-            out.extend(await self._with_retries(chunk, single=False, check=check))
-        return out
+        chunks = [
+            list(calls[start : start + self.max_batch])
+            for start in range(0, len(calls), self.max_batch)
+        ]
+        if len(chunks) <= 1:
+            return await self._with_retries(chunks[0], single=False, check=check) if chunks else []
+        # A long batch goes out as several requests at once (spread over the endpoints),
+        # a few per endpoint, so that it does not queue ahead of every other caller.
+        gate = asyncio.Semaphore(CHUNKS_PER_ENDPOINT * len(self.endpoints))
+
+        async def one(chunk: list[Call]) -> list[Any]:
+            async with gate:
+                return await self._with_retries(chunk, single=False, check=check)
+
+        tasks = [asyncio.ensure_future(one(chunk)) for chunk in chunks]
+        try:
+            parts = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return [answer for part in parts for answer in part]
 
     async def call_with_endpoint(
         self,
@@ -249,11 +403,39 @@ class RpcClient:
         result = await self._single(method, params, holder=holder, check=check, max_bytes=max_bytes)
         return result, holder.get("url", "")
 
-    def second_opinions(self, url: str) -> list[Endpoint]:
-        """The healthy endpoints other than `url`, in configured order: whom to ask when an
-        answer should be checked against another node."""
+    def second_opinions(self, url: str, reached: int | None = None) -> list[Endpoint]:
+        """The healthy endpoints other than `url` (and, with `reached`, whose head has
+        reached that block), in configured order: whom to ask when an answer should be
+        checked against another node."""
         now = time.monotonic()
-        return [e for e in self.endpoints if e.url != url and e.healthy(now)]
+        out = []
+        for endpoint in self.endpoints:
+            if endpoint.url == url or not endpoint.healthy(now):
+                continue
+            if reached is not None and endpoint.head < reached:
+                self._refresh_head(endpoint)
+                continue
+            out.append(endpoint)
+        return out
+
+    async def ask_each(
+        self, method: str, params: Sequence[Any] = ()
+    ) -> list[tuple[str, Any | Exception]]:
+        """The same call to every healthy endpoint at once, one attempt each: (url, answer
+        or the exception it raised), e.g. every endpoint's head."""
+        now = time.monotonic()
+        asked = [e for e in self.endpoints if e.healthy(now)]
+
+        async def one(endpoint: Endpoint) -> Any:
+            return await self._single(method, params, only=endpoint, attempts=1)
+
+        answers = await asyncio.gather(*(one(e) for e in asked), return_exceptions=True)
+        out: list[tuple[str, Any | Exception]] = []
+        for endpoint, answer in zip(asked, answers, strict=True):
+            if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                raise answer
+            out.append((endpoint.url, answer))
+        return out
 
     async def call_on(
         self,
@@ -316,13 +498,22 @@ class RpcClient:
             ):
                 with attempt:
                     try:
+                        first = attempt.retry_state.attempt_number == 1
+                        if first and only is None and self._may_hedge():
+                            return await self._hedged(
+                                calls,
+                                single=single,
+                                holder=holder,
+                                check=check,
+                                max_bytes=max_bytes,
+                            )
                         return await self._attempt(
                             calls,
                             single=single,
                             holder=holder,
                             check=check,
                             only=only,
-                            first=attempt.retry_state.attempt_number == 1,
+                            first=first,
                             max_bytes=max_bytes,
                         )
                     except TransientError as exc:
@@ -343,6 +534,76 @@ class RpcClient:
             f"{budget.failures} attempts: {labels or last}"
         )
 
+    def _may_hedge(self) -> bool:
+        if self.hedge_after is None or len(self.endpoints) < 2:
+            return False
+        now = time.monotonic()
+        return sum(1 for e in self.endpoints if e.healthy(now)) >= 2
+
+    async def _hedged(
+        self,
+        calls: list[Call],
+        *,
+        single: bool,
+        holder: dict[str, str] | None,
+        check: Check | None,
+        max_bytes: int | None,
+    ) -> list[Any]:
+        """A first attempt that, if still unanswered `hedge_after` seconds after it went out
+        (not counting its wait for tokens), is also sent to another endpoint; the first
+        good answer wins and the other request is dropped. The slow endpoint is cooled
+        down briefly, as if it had failed."""
+        assert self.hedge_after is not None
+        sent: list[Endpoint] = []
+        went_out = asyncio.Event()
+
+        def note(endpoint: Endpoint) -> None:
+            sent.append(endpoint)
+            went_out.set()
+
+        holders: list[dict[str, str]] = [{}, {}]
+        options: dict[str, Any] = {"single": single, "check": check, "max_bytes": max_bytes}
+        primary = asyncio.ensure_future(
+            self._attempt(calls, holder=holders[0], first=True, on_sent=note, **options)
+        )
+        tasks = [primary]
+        try:
+            waiter = asyncio.ensure_future(went_out.wait())
+            await asyncio.wait({primary, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            delay = self.hedge_after
+            if any(m == "eth_getLogs" for m, _ in calls):
+                delay *= HEDGE_LOGS_FACTOR
+            if not primary.done():
+                await asyncio.wait({primary}, timeout=delay)
+            if not primary.done() and sent:
+                self.stats.hedged += 1
+                tasks.append(
+                    asyncio.ensure_future(
+                        self._attempt(calls, holder=holders[1], exclude=sent[0], **options)
+                    )
+                )
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:
+                    if task in done and task.exception() is None:
+                        if task is not primary:
+                            self.stats.hedges_won += 1
+                            sent[0].record_failure(
+                                TransientError(f"no answer within {delay:g} s"), pause=None
+                            )
+                        if holder is not None:
+                            holder.update(holders[tasks.index(task)])
+                        return task.result()
+            error = primary.exception()
+            assert error is not None
+            raise error
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _attempt(
         self,
         calls: list[Call],
@@ -353,12 +614,16 @@ class RpcClient:
         only: Endpoint | None = None,
         first: bool = False,
         max_bytes: int | None = None,
+        exclude: Endpoint | None = None,
+        on_sent: Callable[[Endpoint], None] | None = None,
     ) -> list[Any]:
-        endpoint = only or self._pick()
+        endpoint = only or await self._choose(calls, exclude)
         now = time.monotonic()
         if not endpoint.healthy(now):
             await asyncio.sleep(min(endpoint.cooldown_until - now, self.max_wait))
         await endpoint.limiter.take(len(calls))
+        if on_sent is not None:
+            on_sent(endpoint)
         ids = [next(self._ids) for _ in calls]
         if single:
             payload: Any = {
@@ -378,10 +643,16 @@ class RpcClient:
         self.stats.calls += len(calls)
         self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
         endpoint.requests += 1
+        endpoint.calls += len(calls)
         if holder is not None:
             holder["url"] = endpoint.url
         timeout = None
-        if first and self.first_attempt_timeout and all(m != "eth_getLogs" for m, _ in calls):
+        # A second opinion (one endpoint only, with others about) is not hedged: its
+        # eth_getLogs gets the short first timeout too.
+        short = all(m != "eth_getLogs" for m, _ in calls) or (
+            only is not None and len(self.endpoints) > 1
+        )
+        if first and self.first_attempt_timeout and short:
             timeout = min(self.timeout, self.first_attempt_timeout)
         try:
             body = await self._post(endpoint, payload, timeout, max_bytes)
@@ -407,6 +678,8 @@ class RpcClient:
                 time.perf_counter() - started
             )
         endpoint.record_success()
+        if single and method == "eth_blockNumber":
+            endpoint.note_head(results[0])
         return results
 
     async def _post(
