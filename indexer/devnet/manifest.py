@@ -407,18 +407,19 @@ def fill_closures(session: ChainSession, d: Deployment, entries: list[dict[str, 
     for e in sorted(entries, key=lambda e: (e["block_number"], e["tx_index"], e["log_index"])):
         last[(e["market"], e["user"], e["debt_asset"], e["block_number"])] = e
     keys = sorted(last)
-    calls = []
-    for market, user, asset, number in keys:
+    calls, asked = [], []
+    for key in keys:
+        market, user, asset, number = key
         reserve = next(a for a in d.markets[market].assets.values() if a.address == asset)
         for token in (reserve.variable_debt_token, reserve.stable_debt_token):
-            data = BALANCE_OF + "0" * 24 + user[2:]
-            calls.append(("eth_call", [{"to": token, "data": data}, hex(number)]))
-    answers = iter(session.rpc.batch(calls))
-    finals = set()
-    for key in keys:
-        owed = int(next(answers), 16) + int(next(answers), 16)
-        if owed == 0:
-            finals.add(id(last[key]))
+            if token and int(token, 16):  # V3.2+ reserves have no stable debt token
+                data = BALANCE_OF + "0" * 24 + user[2:]
+                calls.append(("eth_call", [{"to": token, "data": data}, hex(number)]))
+                asked.append(key)
+    owed: dict[tuple[str, str, str, int], int] = {}
+    for key, answer in zip(asked, session.rpc.batch(calls), strict=True):
+        owed[key] = owed.get(key, 0) + int(answer, 16)
+    finals = {id(last[key]) for key in keys if owed[key] == 0}
     for e in entries:
         e["closed_fully"] = id(e) in finals
 
