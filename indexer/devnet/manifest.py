@@ -375,7 +375,7 @@ def fill_prices(
     liquidation's position. That is getAssetPrice at the entry's block, except where the
     scenario changed Aave's view of one of its assets after it in the block
     (svr.late_view_change): there the prices it had set when the liquidation ran
-    (`seen_prices`, which the liquidation's own amounts confirm: tests/test_prices_position.py).
+    (`seen_prices`; the liquidation's own amounts confirm them: tests/test_pipeline.py).
     The end-of-block answers are kept as *_price_at_block_end for every entry."""
     keys = sorted(
         {
