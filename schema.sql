@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS liquidations (
     debt_to_cover                numeric(78,0) NOT NULL,
     liquidated_collateral_amount numeric(78,0) NOT NULL,
     receive_atoken               boolean       NOT NULL,
-    collateral_price             numeric(78,0),          -- USD, 8 decimals, at block_number
+    collateral_price             numeric(78,0),          -- USD, 8 decimals, see price_basis
     debt_price                   numeric(78,0),
     collateral_usd               numeric,
     debt_usd                     numeric,
@@ -99,6 +99,11 @@ CREATE TABLE IF NOT EXISTS liquidations (
     protocol_fee_usd             numeric,
     collateral_seized_usd        numeric,
     closed_fully                 boolean,
+    -- What the two prices are as of (docs/SVR.md, "The price the liquidation saw"): 'block'
+    -- the end of its block, 'position' its place in the block (the block replayed up to
+    -- it), 'block_unsure' the end of its block although an indexed feed of its assets
+    -- changed after it there (the replay was not possible). Null for rows from before.
+    price_basis                  text,
     PRIMARY KEY (chain_id, tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS liquidations_chain_block ON liquidations (chain_id, block_number);

@@ -45,6 +45,8 @@ class LiquidationRow(NamedTuple):
     protocol_fee_usd: Decimal | None
     collateral_seized_usd: Decimal | None
     closed_fully: bool | None
+    #: what the prices are as of: "block", "position" or "block_unsure" (enrich/position.py)
+    price_basis: str | None = None
 
 
 class OracleUpdateRow(NamedTuple):

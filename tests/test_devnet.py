@@ -300,7 +300,7 @@ def test_prices_are_the_oracle_at_the_block(small_devnet: dict[str, Any]) -> Non
                 data = "0xb3596f07" + "0" * 24 + e[f"{side}_asset"][2:]
                 oracle = entry["markets"][e["market"]]["oracle"]
                 price = rpc.call("eth_call", {"to": oracle, "data": data}, hex(e["block_number"]))
-                assert int(price, 16) == int(e[f"{side}_price"]) > 0
+                assert int(price, 16) == int(e[f"{side}_price_at_block_end"]) > 0
                 # Every market prices a shared token alike: whichever source is in force.
                 for other in entry["markets"].values():
                     if e[f"{side}_asset"] in other["assets"]:
@@ -666,8 +666,16 @@ def test_cutoff_read_side(small_devnet: dict[str, Any]) -> None:
                 continue
             reader = sorted(readers[agg])[0]
             if u["route"] == "secondary":
-                # At its block: the reader sees it, anyone else the round before.
                 block = u["block_number"]
+                if any(
+                    o["aggregator"] == agg
+                    and o["block_number"] == block
+                    and o["log_index"] > u["log_index"]
+                    and o["kind"] == "secondary_round_id_updated"
+                    for o in updates[i:]
+                ):
+                    continue  # the view changes again in its block (svr.late_view_change)
+                # At its block: the reader sees it, anyone else the round before.
                 assert _latest_round_data(rpc, agg, block, reader)[0] == u["round_id"]
                 assert _latest_round_data(rpc, agg, block, None)[0] == u["round_id"] - 1
                 secondary += 1
@@ -1185,6 +1193,7 @@ def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
     rpc = small_devnet["rpc"]["ethereum"]
     liqs = {e["id"]: e for e in entry["liquidations"]}
     recipient = entry["svr"]["recipient"]
+    late = 0
     for rec in entry["recaptures"]:
         assert rec["source_index"] == -1 and rec["token"] is None
         assert rec["recipient"] == recipient
@@ -1193,6 +1202,16 @@ def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
         # the transactions that move the devnet's mock feeds, if any
         txs = [tx for tx in block["transactions"] if tx["input"][:10] != SET_ANSWER]
         assert block["transactions"][0]["hash"] == txs[0]["hash"]
+        # After the refund, sometimes a public report of the feed and the secondary route's
+        # catch-up on it: Aave's view changes after the back-run (svr.late_view_change).
+        end = 1 + next(i for i, tx in enumerate(txs) if tx["hash"] == rec["tx_hash"])
+        if len(txs) > end:
+            public, catch_up = txs[end:]
+            assert public["input"][:10] == "0xb1dc65a4"
+            assert public["to"].lower() == rec["aggregator"]
+            assert catch_up["to"].lower() == entry["svr"]["forwarder"]
+            late += 1
+        txs = txs[:end]
         assert len(txs) in (3, 4)
         update, backrun, refund = txs[0], txs[-2], txs[-1]
         if len(txs) == 4:
@@ -1213,6 +1232,7 @@ def test_mev_share_bundles(small_devnet: dict[str, Any]) -> None:
         in_backrun = {e["id"] for e in entry["liquidations"] if e["tx_hash"] == backrun["hash"]}
         assert set(rec["liquidation_ids"]) == {i for i in in_backrun if liqs[i]["svr"]}
         assert int(backrun["value"], 16) == int(rec["bid_amount"]) > int(rec["amount"])
+    assert late > 0
     svr_ids = {e["id"] for e in entry["liquidations"] if e["svr"]}
     assert svr_ids == {i for r in entry["recaptures"] for i in r["liquidation_ids"]}
     # Refunds in blocks without an SVR liquidation (a back-run of a feed no source reads yet,

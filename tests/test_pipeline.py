@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from indexer.config import Config, load_config
+from indexer.devnet.market import BY_SYMBOL, LIQUIDATION_PROTOCOL_FEE_BPS
 from indexer.pipeline import ChainIndexer
 from indexer.store.rollups import (
     LIQUIDATION_ROLLUP_DRIFT,
@@ -105,6 +106,90 @@ async def test_every_liquidation_matches_the_manifest(indexed: Any) -> None:
                     assert row["svr_oracle_tx_hash"] == liq["svr_oracle_tx_hash"]
     finally:
         await conn.close()
+
+
+def percent_mul(value: int, percentage: int) -> int:
+    """Aave's PercentageMath.percentMul: half up, in bps."""
+    return (value * percentage + 5_000) // 10_000
+
+
+def percent_div(value: int, percentage: int, ceil: bool = False) -> int:
+    """PercentageMath.percentDiv (half up), or percentDivCeil (V3.6's capped case)."""
+    if ceil:
+        return -(-value * 10_000 // percentage)
+    return (value * 10_000 + percentage // 2) // percentage
+
+
+Rules = tuple[tuple[int, int], int, int, bool]  # decimals, bonus, fee bps, V3.6
+
+
+def event_agrees(liq: dict[str, Any], prices: tuple[int, int], rules: Rules) -> bool:
+    """Whether a LiquidationCall's own amounts follow from these two prices, as the Pool
+    computes them (LiquidationLogic._calculateAvailableCollateralToLiquidate), exactly:
+    the collateral taken (the liquidator's plus the treasury's fee) is debtToCover's worth
+    times the bonus, or, when the borrower had less (all of it taken), debtToCover is what
+    that collateral was worth over the bonus (V3.6 rounds that up); and the fee is its
+    share of the bonus part."""
+    collateral_price, debt_price = prices
+    decimals, bonus, fee_bps, v36 = rules
+    cu, du = 10 ** decimals[0], 10 ** decimals[1]
+    dtc, fee = int(liq["debt_to_cover"]), int(liq["protocol_fee_amount"])
+    taken = int(liq["liquidated_collateral_amount"]) + fee
+    if fee != percent_mul(taken - percent_div(taken, bonus), fee_bps):
+        return False
+    most = percent_mul(debt_price * dtc * cu // (collateral_price * du), bonus)
+    if most == taken:
+        return True
+    worth = collateral_price * taken * du // (debt_price * cu)
+    return dtc == percent_div(worth, bonus, ceil=v36)
+
+
+async def test_every_event_agrees_with_its_stored_prices(indexed: Any) -> None:
+    """Every liquidation's own amounts (debtToCover, collateral, fee) follow, to Aave's
+    rounding, from the two prices stored for it: the price the Pool used. Where the end of
+    the block answers other prices (a feed's view changed after the liquidation there), the
+    row is priced as of its position, and the end-of-block prices fail the same check."""
+    dsn, manifest, _ = indexed
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = {
+            f"{r['chain_id']}:{r['tx_hash']}:{r['log_index']}": r
+            for r in await conn.fetch("SELECT * FROM liquidations")
+        }
+    finally:
+        await conn.close()
+    checked = differing = 0
+    for chain in manifest["chains"].values():
+        assets = chain["assets"]
+        for liq in chain["liquidations"]:
+            row = rows[liq["id"]]
+            c, d = assets[liq["collateral_asset"]], assets[liq["debt_asset"]]
+            rules: Rules = (
+                (c["decimals"], d["decimals"]),
+                BY_SYMBOL[c["symbol"]].liquidation_bonus,
+                LIQUIDATION_PROTOCOL_FEE_BPS,
+                liq["market"] == "v36",
+            )
+            stored = (int(row["collateral_price"]), int(row["debt_price"]))
+            assert event_agrees(liq, stored, rules), liq["id"]
+            checked += 1
+            at_end = (
+                int(liq["collateral_price_at_block_end"]),
+                int(liq["debt_price_at_block_end"]),
+            )
+            if at_end != stored:
+                differing += 1
+                assert row["price_basis"] == "position", liq["id"]
+                assert not event_agrees(liq, at_end, rules), liq["id"]
+            else:
+                assert row["price_basis"] in ("block", "position"), liq["id"]
+    position = sum(r["price_basis"] == "position" for r in rows.values())
+    print(
+        f"\n{checked} liquidations: {differing} priced differently at the end of their block "
+        f"than at their position; {position} priced by replaying their block"
+    )
+    assert checked == len(rows) and differing > 0
+    assert not any(r["price_basis"] == "block_unsure" for r in rows.values())
 
 
 SOURCE_FIELDS = (

@@ -46,8 +46,10 @@ async def test_assets_prices_equal_per_asset_prices(devnet: tuple[Path, dict[str
             for liq in truth["liquidations"]:
                 if liq["block_number"] in blocks:
                     n = liq["block_number"]
-                    assert batched[(liq["collateral_asset"], n)] == int(liq["collateral_price"])
-                    assert batched[(liq["debt_asset"], n)] == int(liq["debt_price"])
+                    assert batched[(liq["collateral_asset"], n)] == int(
+                        liq["collateral_price_at_block_end"]
+                    )
+                    assert batched[(liq["debt_asset"], n)] == int(liq["debt_price_at_block_end"])
 
             # An asset the oracle cannot price: the block's answer falls back asset by asset.
             odd = [(a, n) for n in blocks[:3] for a in [*assets[:2], STRANGER]]

@@ -59,6 +59,7 @@ def make_batch(first: int, last: int, per_block: int = 2, svr_every: int = 3) ->
                     Decimal(block) / 400,  # protocol_fee_usd
                     Decimal(block) / 4 + Decimal(block) / 400,  # collateral_seized_usd
                     block % 2 == 0,  # closed_fully
+                    "block",  # price_basis
                 )
             )
             if svr:

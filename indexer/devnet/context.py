@@ -92,6 +92,8 @@ class ChainContext:
         self.c = contracts
         self.profile: ChainProfile = PROFILES[session.name]
         self.rng = random.Random(rng_key)
+        #: For choices that must leave the scenario's stream (`rng`) as it is.
+        self.side_rng = random.Random(rng_key + "/side")
         self.journal = Journal()
         self._cases: dict[str, list[int]] = {}  # case -> [opportunities, occurrences]
         # Every DualAggregator's events are recorded; the manifest keeps those of Aave's.

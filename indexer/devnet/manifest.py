@@ -371,8 +371,12 @@ def metacall_entry(
 def fill_prices(
     session: ChainSession, oracles: dict[str, str], entries: list[dict[str, Any]]
 ) -> None:
-    """collateral_price / debt_price = getAssetPrice of the entry's market's AaveOracle at
-    the entry's block."""
+    """collateral_price / debt_price: what the entry's market's AaveOracle answered at the
+    liquidation's position. That is getAssetPrice at the entry's block, except where the
+    scenario changed Aave's view of one of its assets after it in the block
+    (svr.late_view_change): there the prices it had set when the liquidation ran
+    (`seen_prices`; the liquidation's own amounts confirm them: tests/test_pipeline.py).
+    The end-of-block answers are kept as *_price_at_block_end for every entry."""
     keys = sorted(
         {
             (e["market"], e["block_number"], e[side])
@@ -392,8 +396,12 @@ def fill_prices(
     ]
     prices = {key: str(int(r, 16)) for key, r in zip(keys, session.rpc.batch(calls), strict=True)}
     for e in entries:
-        e["collateral_price"] = prices[(e["market"], e["block_number"], e["collateral_asset"])]
-        e["debt_price"] = prices[(e["market"], e["block_number"], e["debt_asset"])]
+        seen = e.pop("seen_prices", None) or {}
+        for side in ("collateral", "debt"):
+            asset = e[f"{side}_asset"]
+            at_end = prices[(e["market"], e["block_number"], asset)]
+            e[f"{side}_price_at_block_end"] = at_end
+            e[f"{side}_price"] = str(seen[asset]) if asset in seen else at_end
 
 
 BALANCE_OF = "0x70a08231"

@@ -15,6 +15,7 @@ Aave sees the one price.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 from eth_abi import decode as abi_decode
@@ -56,6 +57,8 @@ class Feed:
     #: route stored them (a catch-up can only follow those).
     rounds: list[tuple[Report, bool]] = field(default_factory=list)
     primary_pending: bool = False  # secondary stored the last report, primary has not yet
+    #: the primary route stored the last report itself (re-landing it would store it again)
+    public_latest: bool = False
 
 
 class Oracles:
@@ -99,12 +102,16 @@ class Oracles:
         self.now[symbol] = price
         self.unreleased.pop(symbol, None)
 
-    def new_report(self, name: str, price: int, observed_at: int) -> None:
+    def new_report(
+        self, name: str, price: int, observed_at: int, rng: random.Random | None = None
+    ) -> None:
         """Four observations with `price` as the median, observed at `observed_at` (it
-        supersedes a report the primary route has yet to re-land)."""
+        supersedes a report the primary route has yet to re-land); drawn from `rng`, by
+        default the scenario's stream."""
         feed = self.feeds[name]
         feed.primary_pending = False
-        rng = self.ctx.rng
+        feed.public_latest = False
+        rng = rng or self.ctx.rng
         spread = max(1, price // 5000)
         observations = [price - 3 * spread, price - spread, price, price + 2 * spread]
         order = list(range(4))

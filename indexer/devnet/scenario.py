@@ -268,11 +268,12 @@ class ChainScenario:
         oracles.new_report(symbol, price, when - 2)
         if foreign:
             oracles.new_report(FOREIGN, price, when - 2)
+        late = None
         if atlas:
             atlas_metacall(ctx, oracles, symbol, targets, when, foreign)
         else:
-            mev_share_bundle(ctx, oracles, symbol, targets, when, foreign)
-        oracles.seen(symbol, price, follow=False)
+            late = mev_share_bundle(ctx, oracles, symbol, targets, when, foreign)
+        oracles.seen(symbol, late or price, follow=False)
         oracles.feeds[symbol].primary_pending = True
         if foreign:
             oracles.feeds[FOREIGN].primary_pending = True
@@ -307,6 +308,7 @@ class ChainScenario:
             due.append(Target(p, amount, rng.random() < 0.2, p.debt_usd * 0.5, label))
         feeds = oracles.feeds
         unlocks = [s for s, f in feeds.items() if f.primary_pending and rng.random() < 0.85]
+        unlocks = [s for s in unlocks if not feeds[s].public_latest]
         for feed in feeds.values():
             feed.primary_pending = False
         if not due and not unlocks:

@@ -19,6 +19,7 @@ the cutoff, and the liquidations right after it are ordinary ("catch_up").
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,9 @@ from .positions import HealthBook, Position, Target
 from .session import GAS_PRICE, Block, Sent
 
 LIQ_GAS = 1_500_000
+#: Blocks where Aave's view of a feed changes after its back-run: at most this many a chain,
+#: each moving the price up by 1 / LATE_MOVE.
+LATE_CHANGES, LATE_MOVE = 4, 1000
 EXTRA_CHANCE = 0.5  # that a back-run also takes positions the update does not price
 #: That an SVR update is not sold: on Ethereum liquidator EOAs liquidate after it in its
 #: block, with no bid and no builder refund; on Atlas chains every bid in its metacall fails.
@@ -182,6 +186,36 @@ def _unsold_label(t: Target) -> Label:
 # --- Ethereum: MEV-Share bundles ----------------------------------------------------------
 
 
+def late_change_due(ctx: ChainContext, block: int) -> bool:
+    """Whether this sold back-run's block also changes Aave's view of its feed after the
+    back-run (`late_view_change`): the first such block of the chain, then about one in
+    four (a hash of the block, not the scenario's stream), at most LATE_CHANGES."""
+    done = ctx._cases.setdefault("late view change", [0, 0])[1]
+    if done >= LATE_CHANGES:
+        return False
+    digest = hashlib.sha256(f"{ctx.s.name}/{block}".encode()).digest()
+    return done == 0 or digest[0] % 4 == 0
+
+
+def late_view_change(ctx: ChainContext, oracles: Oracles, symbol: str, when: int) -> int:
+    """Queued after a back-run, in its block: a public report of the feed at another price
+    (through the SVR view Aave keeps the secondary report until the cutoff, so it changes
+    nothing yet), then the secondary route catching up on it (Aave sees it at once), and
+    the asset's set feeds following. Returns the new price. Draws from the side stream."""
+    report = oracles.feeds[symbol].report
+    assert report is not None
+    price = report.price + report.price // LATE_MOVE
+    oracles.new_report(symbol, price, when - 1, rng=ctx.side_rng)
+    oracles.send_primary(symbol, label="late public")
+    caught = oracles.catch_up_report(symbol, False)
+    assert caught is not None and caught.price == price
+    oracles.send_secondary_by_nodes(symbol, caught)
+    oracles.set_mocks(symbol, price)
+    oracles.feeds[symbol].public_latest = True
+    ctx.occurred("late view change", now=True)
+    return price
+
+
 def mev_share_bundle(
     ctx: ChainContext,
     oracles: Oracles,
@@ -189,11 +223,13 @@ def mev_share_bundle(
     targets: list[Target],
     when: int,
     foreign: bool,
-) -> None:
+) -> int | None:
     """[secondary update, (the other protocol's update), searcher back-run paying coinbase,
     builder refund] in one block. A refund is a recapture only of SVR liquidations. Some
     updates are not sold: liquidator EOAs take the targets after it, and nothing is
-    refunded; or the searcher pays the Safe itself, which is no refund."""
+    refunded; or the searcher pays the Safe itself, which is no refund. Sometimes the
+    feed's view changes again after the refund (`late_view_change`): returns the price
+    Aave sees at the end of the block then, else None."""
     s, d, rng = ctx.s, ctx.d, ctx.rng
     builder = rng.choice(BUILDERS)
     s.rpc.call("anvil_setCoinbase", builder)
@@ -205,7 +241,7 @@ def mev_share_bundle(
     sellable = any(t.label.reason == "svr" for t in targets)
     if sellable and ctx.chance("unsold", UNSOLD_CHANCE):
         _unsold(ctx, targets, update, other, when)
-        return
+        return None
     backrun = refund = None
     bid = refund_amount = 0
     paid_by_other = False
@@ -227,16 +263,28 @@ def mev_share_bundle(
         payer = SEARCHERS[i] if paid_by_other else builder
         label = "paid by another" if paid_by_other else "builder refund"
         refund = s.send(payer, d.svr_recipient, value=refund_amount, gas=21_000, label=label)
+    late: int | None = None
+    report = oracles.feeds[symbol].report
+    assert report is not None
+    seen = {**oracles.now, symbol: report.price}  # what the back-run's liquidations see
+    if sellable and backrun is not None and not paid_by_other and late_change_due(ctx, s.head + 1):
+        late = late_view_change(ctx, oracles, symbol, when)
     block = s.mine(when)
-    ctx.record_oracle(block, update)
-    if other is not None:
-        ctx.record_oracle(block, other)
+    for sent in block.txs:
+        if sent is update or sent is other or sent.label.startswith(("late public", "catch-up")):
+            ctx.record_oracle(block, sent)
     if backrun is None or refund is None:
-        return
+        return late
     if paid_by_other:
         ctx.record_liquidations(block, backrun, [_unsold_label(t) for t in targets])
-        return
+        return late
     entries = ctx.record_liquidations(block, backrun, _labels(targets, update, agg))
+    if late is not None:
+        by_address = {ctx.addr(sym): price for sym, price in seen.items() if sym in ctx.d.tokens}
+        for e in entries:
+            # What Aave answered at the back-run, as the scenario set it: the manifest's
+            # position prices (fill_prices), where the end of the block answers otherwise.
+            e["seen_prices"] = {a: by_address[a] for a in (e["collateral_asset"], e["debt_asset"])}
     ids = _svr_ids(entries)
     if ids:
         ctx.journal.recaptures.append(
@@ -253,6 +301,7 @@ def mev_share_bundle(
                 builder,
             )
         )
+    return late
 
 
 def _liquidate_by_eoas(ctx: ChainContext, targets: list[Target]) -> list[Sent]:

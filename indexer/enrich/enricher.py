@@ -12,6 +12,7 @@ from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Deficit, Liquidation, OracleUpdate
 from indexer.enrich.closure import DebtClosures
 from indexer.enrich.fees import TreasuryFees
+from indexer.enrich.position import BLOCK, BLOCK_UNSURE, PositionPrices, marked
 from indexer.enrich.prices import EXACT, PriceOracle, usd
 from indexer.enrich.reserves import Reserves
 from indexer.enrich.sources import SourceBook, rows_for
@@ -76,6 +77,8 @@ class Enricher:
         self.client = client
         self.tokens = tokens
         self.oracles = {pool.address: PriceOracle(client, pool.oracle) for pool in chain.pools}
+        self.pool_oracles = {pool.address: pool.oracle for pool in chain.pools}
+        self.positions = PositionPrices(client)
         self.default_oracle = self.oracles[chain.pools[0].address]
         self.markets = {pool.address: pool.market for pool in chain.pools}
         self.oracle_markets = oracle_markets(chain)
@@ -159,6 +162,11 @@ class Enricher:
         for pool, pairs in wanted.items():
             prices[pool] = await self.oracles[pool].prices(pairs)
         recapture_prices = await self.default_oracle.prices(recapture_pairs)
+        # The few liquidations whose assets' view changes later in their block: priced as of
+        # their position (enrich/position.py); every other one keeps its block's prices.
+        marks = marked(liqs, updates, decoded.source_updates, book, self.markets, self.pool_oracles)
+        at_position = await self.positions.prices(marks) if marks else {}
+        unsure = {m.liq.pos.key for m in marks} - at_position.keys()
 
         pools = {liq.pos.key: liq.pos.address for liq in liqs}
         valued = [(p, self._recapture_row(p, times, recapture_prices, pools)) for p in payments]
@@ -172,7 +180,7 @@ class Enricher:
             for tx, auction in auctions.items()
         }
         batch.liquidations = await self._liquidation_rows(
-            liqs, times, prices, fees, closed, matches, shares, depth
+            liqs, times, prices, fees, closed, matches, shares, depth, at_position, unsure
         )
         batch.deficits = self._deficit_rows(deficits, liqs, times, prices)
         sold = self.svr.sold(updates, matches, payments, book)
@@ -218,6 +226,8 @@ class Enricher:
         matches: dict[tuple[str, int], SvrMatch],
         shares: dict[tuple[str, int], SvrShare],
         depth: dict[str, tuple[int, Decimal | None]],
+        at_position: dict[tuple[str, int], tuple[int | None, int | None, str]],
+        unsure: set[tuple[str, int]],
     ) -> list[LiquidationRow]:
         """One row per liquidation. The hot loop of enrich: decimals are looked up once per
         asset, the row is one tuple in LiquidationRow's field order made a LiquidationRow by
@@ -241,8 +251,15 @@ class Enricher:
                 key = (pos.tx_hash, pos.log_index)
                 pool_prices = prices[pos.address]
                 collateral, debt = liq.collateral_asset, liq.debt_asset
-                c_price = pool_prices.get((collateral, block))
-                d_price = pool_prices.get((debt, block))
+                basis = BLOCK
+                replayed = at_position.get(key) if at_position else None
+                if replayed is not None:
+                    c_price, d_price, basis = replayed
+                else:
+                    c_price = pool_prices.get((collateral, block))
+                    d_price = pool_prices.get((debt, block))
+                    if unsure and key in unsure:
+                        basis = BLOCK_UNSURE
                 c_usd = (
                     None
                     if c_price is None
@@ -294,6 +311,7 @@ class Enricher:
                             )
                         )
                         + economics(c_usd, d_usd, fee_usd, closed.get(key))
+                        + (basis,)
                     )
                 )
         return rows

@@ -16,7 +16,7 @@ from indexer.store.locks import hold_migration_lock
 from indexer.store.rollups import ROLLUP_SQL, drop_sql, rebuild_sql
 
 CREATE_DATABASE = 'CREATE DATABASE "{name}"'
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class SchemaTooNew(Exception):
@@ -131,6 +131,8 @@ STEPS = {
         before=drop_sql(*LIQUIDATION_ROLLUPS) + "\n" + ECONOMICS_COLUMNS,
         after=rebuild_sql(*LIQUIDATION_ROLLUPS),
     ),
+    # Version 5: what each liquidation's prices are as of (rows from before: null).
+    5: Step(before="ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS price_basis text;"),
 }
 if max(STEPS) != SCHEMA_VERSION:
     raise RuntimeError("SCHEMA_VERSION and the last migration step disagree")
