@@ -26,7 +26,7 @@ from tests.test_api_support import (
     seed,
 )
 
-DS = build_dataset()
+DS = build_dataset(n_per_chain=2000)  # 10^4 liquidations
 PLACES = Decimal("1e-18")
 
 

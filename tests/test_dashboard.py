@@ -619,9 +619,8 @@ async def test_a_new_liquidation_appears_without_a_reload(
                 f"INSERT INTO liquidations ({columns}) VALUES ({params})", *row.values()
             )
             await conn.execute(
-                "UPDATE checkpoints SET block_number = greatest(block_number, $1)"
-                " WHERE chain_id = 8453 AND stream = 'main'",
-                row["block_number"],
+                "UPDATE checkpoints SET block_number = block_number + 1"
+                " WHERE chain_id = 8453 AND stream = 'main'"
             )
         new_id = f"8453:{row['tx_hash']}:0"
         await page.wait_for_function(

@@ -294,7 +294,16 @@ def test_token_movements_agree_with_each_liquidation(small_devnet: dict[str, Any
 def test_prices_are_the_oracle_at_the_block(small_devnet: dict[str, Any]) -> None:
     for chain, entry in small_devnet["manifest"]["chains"].items():
         rpc = small_devnet["rpc"][chain]
+        # Blocks where Aave's view of a feed changed after a back-run: the markets' mock
+        # feeds of that asset follow in the next block, so they differ at this block's end.
+        late = {
+            e["block_number"]
+            for e in entry["liquidations"]
+            for side in ("collateral", "debt")
+            if e[f"{side}_price"] != e[f"{side}_price_at_block_end"]
+        }
         sample = entry["liquidations"][:: max(1, len(entry["liquidations"]) // 15)]
+        sample += [e for e in entry["liquidations"] if e["block_number"] in late]
         for e in sample:
             for side in ("collateral", "debt"):
                 data = "0xb3596f07" + "0" * 24 + e[f"{side}_asset"][2:]
@@ -302,6 +311,8 @@ def test_prices_are_the_oracle_at_the_block(small_devnet: dict[str, Any]) -> Non
                 price = rpc.call("eth_call", {"to": oracle, "data": data}, hex(e["block_number"]))
                 assert int(price, 16) == int(e[f"{side}_price_at_block_end"]) > 0
                 # Every market prices a shared token alike: whichever source is in force.
+                if e["block_number"] in late:
+                    continue
                 for other in entry["markets"].values():
                     if e[f"{side}_asset"] in other["assets"]:
                         same = rpc.call(

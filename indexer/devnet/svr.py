@@ -200,8 +200,8 @@ def late_change_due(ctx: ChainContext, block: int) -> bool:
 def late_view_change(ctx: ChainContext, oracles: Oracles, symbol: str, when: int) -> int:
     """Queued after a back-run, in its block: a public report of the feed at another price
     (through the SVR view Aave keeps the secondary report until the cutoff, so it changes
-    nothing yet), then the secondary route catching up on it (Aave sees it at once), and
-    the asset's set feeds following. Returns the new price. Draws from the side stream."""
+    nothing yet), then the secondary route catching up on it (Aave sees it at once).
+    Returns the new price. Draws from the side stream."""
     report = oracles.feeds[symbol].report
     assert report is not None
     price = report.price + report.price // LATE_MOVE
@@ -210,7 +210,8 @@ def late_view_change(ctx: ChainContext, oracles: Oracles, symbol: str, when: int
     caught = oracles.catch_up_report(symbol, False)
     assert caught is not None and caught.price == price
     oracles.send_secondary_by_nodes(symbol, caught)
-    oracles.set_mocks(symbol, price)
+    # The asset's set (mock) feeds follow in a block of their own (mev_share_bundle), not in
+    # this one: no indexer can see a feed it does not read change after a liquidation.
     oracles.feeds[symbol].public_latest = True
     ctx.occurred("late view change", now=True)
     return price
@@ -270,6 +271,9 @@ def mev_share_bundle(
     if sellable and backrun is not None and not paid_by_other and late_change_due(ctx, s.head + 1):
         late = late_view_change(ctx, oracles, symbol, when)
     block = s.mine(when)
+    if late is not None:  # the set feeds follow in a block of their own, right after
+        oracles.set_mocks(symbol, late)
+        s.mine(ctx.next_time())
     for sent in block.txs:
         if sent is update or sent is other or sent.label.startswith(("late public", "catch-up")):
             ctx.record_oracle(block, sent)

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from indexer.config import ChainConfig
 from indexer.decode.events import DecodedLogs, Deficit, Liquidation, OracleUpdate
@@ -129,7 +130,7 @@ class Enricher:
         closed = await self.closures.closed(liqs)
         book = self.book.extended(batch.asset_sources)  # this range's own switches count
         matches = self.svr.attribute(liqs, updates, book)
-        payments = await self._payments(decoded, matches, book)
+        payments, full_blocks = await self._payments(decoded, matches, book)
         matches = self.svr.won(matches, payments)
         auctions = self.svr.auctions(decoded.solver_results)
         tokens = {p.token for p in payments} | {
@@ -165,7 +166,7 @@ class Enricher:
         # The few liquidations whose assets' view changes later in their block: priced as of
         # their position (enrich/position.py); every other one keeps its block's prices.
         marks = marked(liqs, updates, decoded.source_updates, book, self.markets, self.pool_oracles)
-        at_position = await self.positions.prices(marks) if marks else {}
+        at_position = await self.positions.prices(marks, full_blocks) if marks else {}
         unsure = {m.liq.pos.key for m in marks} - at_position.keys()
 
         pools = {liq.pos.key: liq.pos.address for liq in liqs}
@@ -399,17 +400,19 @@ class Enricher:
 
     async def _payments(
         self, decoded: DecodedLogs, matches: dict[tuple[str, int], SvrMatch], book: SourceBook
-    ) -> list[Payment]:
+    ) -> tuple[list[Payment], dict[int, dict[str, Any]]]:
+        """The recaptures, and the blocks read with their transactions to find them (the
+        position replay reuses them)."""
         liqs = decoded.liquidations
         payments = self.svr.atlas_payments(
             liqs, matches, decoded.oracle_updates, decoded.solver_results, book
         )
         numbers = sorted(self.svr.blocks_needing_transactions(liqs, matches))
+        blocks: dict[int, dict[str, Any]] = {}
         if numbers:
             answers = await self.client.batch(
                 [("eth_getBlockByNumber", [hex(n), True]) for n in numbers], check=check_block
             )
-            blocks = {}
             for number, block in zip(numbers, answers, strict=True):
                 if isinstance(block, RpcError):
                     raise block
@@ -417,7 +420,7 @@ class Enricher:
                     raise EndpointFault(f"{self.chain.name}: block {number} is null")
                 blocks[number] = block
             payments += self.svr.mev_share_payments(liqs, matches, blocks)
-        return payments
+        return payments, blocks
 
     def _bid_usd(
         self, bid: tuple[str | None, int] | None, block: int, prices: Prices

@@ -156,10 +156,11 @@ class PositionPrices:
         self.unsupported = False  # the node refused eth_simulateV1: do not ask again
 
     async def prices(
-        self, wanted: Iterable[Marked]
+        self, wanted: Iterable[Marked], known: dict[int, dict[str, Any]] | None = None
     ) -> dict[tuple[str, int], tuple[int | None, int | None, str]]:
         """(tx_hash, log_index) -> (collateral price, debt price, basis); a liquidation
-        left out keeps its end-of-block price (basis block_unsure)."""
+        left out keeps its end-of-block price (basis block_unsure). `known`: blocks already
+        read with their transactions (not asked again)."""
         by_block: dict[int, list[Marked]] = {}
         for m in wanted:
             if m.through_own_tx or not m.updated_before_in_tx:
@@ -167,9 +168,13 @@ class PositionPrices:
         if not by_block or self.unsupported:
             return {}
         numbers = sorted(by_block)
-        blocks = await self.client.batch(
-            [("eth_getBlockByNumber", [hex(n), True]) for n in numbers], check=check_block
+        known = known or {}
+        missing = [n for n in numbers if n not in known]
+        read = await self.client.batch(
+            [("eth_getBlockByNumber", [hex(n), True]) for n in missing], check=check_block
         )
+        found: dict[int, Any] = {**known, **dict(zip(missing, read, strict=True))}
+        blocks = [found[n] for n in numbers]
         calls = []
         for number, block in zip(numbers, blocks, strict=True):
             if isinstance(block, RpcError):
