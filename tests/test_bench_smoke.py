@@ -35,7 +35,9 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_smoke_is_quick_and_complete(smoke: dict[str, Any]) -> None:
-    assert smoke["_elapsed"] < 60
+    # every benchmark in small, the backfill twice (one endpoint, then two): about 45 s on
+    # a quiet machine
+    assert smoke["_elapsed"] < 90
     assert smoke["mode"] == "smoke"
     for name in ("ingest", "backfill", "memory", "freshness", "api"):
         assert name in smoke, name
