@@ -46,7 +46,7 @@ VARIANTS = {
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The warm price cache: every (asset, block) of the ranges in flight, and more.
-PRICE_CACHE = 200_000
+PRICE_CACHE = 50_000
 
 
 @dataclass
