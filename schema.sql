@@ -106,13 +106,33 @@ CREATE TABLE IF NOT EXISTS liquidations (
     price_basis                  text,
     PRIMARY KEY (chain_id, tx_hash, log_index)
 );
-CREATE INDEX IF NOT EXISTS liquidations_chain_block ON liquidations (chain_id, block_number);
-CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (block_time DESC, chain_id, tx_hash, log_index);
-CREATE INDEX IF NOT EXISTS liquidations_chain_time ON liquidations (chain_id, block_time DESC, tx_hash, log_index);
-CREATE INDEX IF NOT EXISTS liquidations_user ON liquidations (user_address, block_time DESC);
-CREATE INDEX IF NOT EXISTS liquidations_liquidator ON liquidations (liquidator, block_time DESC);
-CREATE INDEX IF NOT EXISTS liquidations_debt_usd
-    ON liquidations ((coalesce(debt_usd, -1)) DESC, chain_id, tx_hash, log_index);
+
+-- Bulk loading (indexer/store/bulk.py): a chain far behind backfills liquidations without
+-- the secondary indexes below, which are rebuilt when the last such chain's backfill ends.
+-- bulk_load: one row per chain loading so (live while a session owns the chain);
+-- bulk_load_indexes: the definitions of the indexes dropped, saved with the drop.
+CREATE TABLE IF NOT EXISTS bulk_load (
+    chain_id   integer     PRIMARY KEY,
+    started_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS bulk_load_indexes (
+    name       text PRIMARY KEY,
+    definition text NOT NULL
+);
+
+-- The secondary indexes: made here unless a bulk load holds them off (it rebuilds them).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM bulk_load) THEN
+        CREATE INDEX IF NOT EXISTS liquidations_chain_block ON liquidations (chain_id, block_number);
+        CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (block_time DESC, chain_id, tx_hash, log_index);
+        CREATE INDEX IF NOT EXISTS liquidations_chain_time ON liquidations (chain_id, block_time DESC, tx_hash, log_index);
+        CREATE INDEX IF NOT EXISTS liquidations_user ON liquidations (user_address, block_time DESC);
+        CREATE INDEX IF NOT EXISTS liquidations_liquidator ON liquidations (liquidator, block_time DESC);
+        CREATE INDEX IF NOT EXISTS liquidations_debt_usd
+            ON liquidations ((coalesce(debt_usd, -1)) DESC, chain_id, tx_hash, log_index);
+    END IF;
+END $$;
 
 -- DualAggregator events. kind: new_transmission | answer_updated | new_round |
 -- secondary_round_id_updated | primary_feed_unlocked. route, the way its report came in:

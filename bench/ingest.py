@@ -1,17 +1,20 @@
 """Benchmark 1, raw ingest: the real ChainIndexer.backfill (fetch -> range checks -> decode
--> enrich -> COPY + checkpoint, ranges in flight, small ranges merged) against an in-memory
-node with no latency, prices and token metadata warm.
+-> enrich -> COPY + checkpoint, ranges in flight, small ranges merged, bulk loading) against
+an in-memory node with no latency, prices and token metadata warm.
 
-Large runs are cut in segments: a segment's logs are rendered (not timed), then backfilled
-(timed); the database keeps growing across segments, so index growth is paid in full.
-Reported besides events/s: the CPU seconds of this process and of its PostgreSQL backend,
-which say which side bounds the figure. The rendered logs and warm caches are frozen out of
-the garbage collector (gc.freeze) before each timed segment; BENCH_INGEST_GC_FREEZE=0
-leaves them in (as the figures before 2026-11-26 were taken).
+One backfill of the whole history, as `aave-indexer backfill` runs it: the memory node
+renders each block's logs when first asked (the time it takes is subtracted from the wall
+and CPU figures), so the process holds only the blocks in flight and its RSS is the
+indexer's. Reported besides events/s: the CPU seconds of this process and of its PostgreSQL
+backend, which say which side bounds the figure; whether the backfill loaded in bulk and
+how long the index rebuild at its end took (included in the wall time); peak RSS. The
+startup state is frozen out of the garbage collector (gc.freeze) before the timed part;
+BENCH_INGEST_GC_FREEZE=0 leaves it in.
 
-    python -m bench.ingest EVENTS [full|no-rollups|no-secondary-indexes]
+    python -m bench.ingest EVENTS [full|no-rollups|no-secondary-indexes|no-bulk]
 
-BENCH_INGEST_IN_FLIGHT sets the chain's max_in_flight (default 4, the shipped default).
+BENCH_INGEST_IN_FLIGHT sets the chain's max_in_flight (default 4, the shipped default);
+BENCH_INGEST_BULK_MIN its bulk_load_min_events (default: the shipped default).
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ from indexer.enrich.reserves import ReserveTokens
 from indexer.enrich.tokens import Token
 from indexer.pipeline import ChainIndexer
 
-SEGMENT_EVENTS = 300_000
-
 # What the database does per row, taken apart: run with some of it switched off.
 VARIANTS = {
     "full": "",
@@ -41,8 +42,11 @@ VARIANTS = {
     "no-secondary-indexes": "DROP INDEX liquidations_chain_block, liquidations_time, "
     "liquidations_chain_time, liquidations_user, liquidations_liquidator, "
     "liquidations_debt_usd;",
+    "no-bulk": "",  # the indexes kept up row by row however long the backfill
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The warm price cache: every (asset, block) of the ranges in flight, and more.
+PRICE_CACHE = 50_000
 
 
 @dataclass
@@ -54,6 +58,10 @@ class IngestResult:
     postgres_cpu_s: float
     per_block: int
     variant: str = "full"
+    bulk_load: bool = False
+    rebuild_s: float = 0.0  # of `seconds`: the indexes rebuilt at the end of a bulk load
+    peak_rss_mb: float = 0.0
+    rss_end_mb: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -67,7 +75,11 @@ class IngestResult:
         return out
 
 
-def chain_config(last_block: int) -> ChainConfig:
+def chain_config(last_block: int, variant: str = "full") -> ChainConfig:
+    bulk_min = os.environ.get("BENCH_INGEST_BULK_MIN")
+    extra: dict[str, Any] = {} if bulk_min is None else {"bulk_load_min_events": int(bulk_min)}
+    if variant == "no-bulk":
+        extra["bulk_load_min_events"] = 0
     config = parse_config(
         {
             "chains": {
@@ -78,6 +90,7 @@ def chain_config(last_block: int) -> ChainConfig:
                     "max_block_range": 2000,
                     "max_in_flight": int(os.environ.get("BENCH_INGEST_IN_FLIGHT", "4")),
                     "pools": [{"address": POOL, "oracle": ORACLE, "start_block": 1}],
+                    **extra,
                 }
             }
         }
@@ -96,6 +109,8 @@ def backend_cpu(pid: int) -> float:
 
 
 def warm(indexer: ChainIndexer, memory: MemoryChain) -> None:
+    """Token metadata, reserves and treasuries known; each block's prices put in the oracle's
+    cache as the memory node renders it (a real run's cache is the small LRU)."""
     assert indexer.tokens is not None and indexer.enricher is not None
     for address, (symbol, decimals, atoken) in ASSETS.items():
         indexer.tokens.tokens[address] = Token(address, symbol, decimals)
@@ -104,17 +119,31 @@ def warm(indexer: ChainIndexer, memory: MemoryChain) -> None:
         indexer.enricher.fees.treasury[atoken] = TREASURY
     oracle = indexer.enricher.oracles[POOL]
     oracle.cache.clear()
-    oracle.cache.update(memory.prices)
-    oracle.cache_size = max(oracle.cache_size, len(memory.prices) + 1)
+    oracle.cache_size = max(oracle.cache_size, PRICE_CACHE)
+
+    def prices(rendered: dict[tuple[str, int], int]) -> None:
+        oracle.cache.update(rendered)
+        while len(oracle.cache) > oracle.cache_size:
+            oracle.cache.popitem(last=False)
+
+    memory.on_prices = prices
+
+
+def rss_mb() -> float:
+    """This process's resident set now (VmRSS)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 async def run_ingest(
-    dsn: str,
-    events: int,
-    per_block: int = 3,
-    segment_events: int = SEGMENT_EVENTS,
-    variant: str = "full",
+    dsn: str, events: int, per_block: int = 3, variant: str = "full"
 ) -> IngestResult:
+    """One backfill of the whole history, as `aave-indexer backfill` runs it (bulk loading
+    included, with the shipped threshold unless BENCH_INGEST_BULK_MIN says otherwise). The
+    memory node's rendering of the logs is taken out of the wall and CPU figures."""
     if VARIANTS[variant]:
         conn = await asyncpg.connect(dsn)
         try:
@@ -123,29 +152,32 @@ async def run_ingest(
             await conn.close()
     last_block = -(-events // per_block)
     memory = MemoryChain(1, last_block, per_block)
-    indexer = ChainIndexer(chain_config(last_block), dsn, client=MemoryClient(memory))
+    indexer = ChainIndexer(chain_config(last_block, variant), dsn, client=MemoryClient(memory))
     await indexer.open()
     assert indexer.conn is not None
     pg_pid = await indexer.conn.fetchval("SELECT pg_backend_pid()")
-    seconds = python_cpu = postgres_cpu = 0.0
-    blocks_per_segment = max(1, segment_events // per_block)
+    warm(indexer, memory)
+    rebuild = [0.0, False]
+    leave = indexer._leave_bulk
+
+    async def timed_leave() -> None:
+        started = time.perf_counter()
+        await leave()
+        rebuild[0] = time.perf_counter() - started
+        rebuild[1] = True
+
+    indexer._leave_bulk = timed_leave  # type: ignore[method-assign]
+    # Startup state (modules, config, warm caches) out of the collector's full scans, as a
+    # long-running indexer would freeze it after startup.
+    if os.environ.get("BENCH_INGEST_GC_FREEZE", "1") != "0":
+        gc.freeze()
     try:
-        for lo in range(1, last_block + 1, blocks_per_segment):
-            hi = min(last_block, lo + blocks_per_segment - 1)
-            memory.render(lo, hi)
-            warm(indexer, memory)
-            # The rendered logs and the warm price cache (600,000 entries per 300k events) are
-            # the benchmark's scaffolding, not state an indexer holds (its price cache is a
-            # small LRU): keep them out of the garbage collector's full scans, which would
-            # otherwise charge the indexer ~6 us per event for walking them.
-            if os.environ.get("BENCH_INGEST_GC_FREEZE", "1") != "0":
-                gc.freeze()
-            cpu0, pg0, t0 = time.process_time(), backend_cpu(pg_pid), time.perf_counter()
-            await indexer.backfill(to_block=hi)
-            seconds += time.perf_counter() - t0
-            python_cpu += time.process_time() - cpu0
-            postgres_cpu += backend_cpu(pg_pid) - pg0
-        memory.render(0, -1)
+        cpu0, pg0, t0 = time.process_time(), backend_cpu(pg_pid), time.perf_counter()
+        await indexer.backfill(to_block=last_block)
+        seconds = time.perf_counter() - t0 - memory.render_wall
+        python_cpu = time.process_time() - cpu0 - memory.render_cpu
+        postgres_cpu = backend_cpu(pg_pid) - pg0
+        rss_end = rss_mb()
         conn = await asyncpg.connect(dsn)
         try:
             stored = int(await conn.fetchval("SELECT count(*) FROM liquidations"))
@@ -161,7 +193,19 @@ async def run_ingest(
     total = last_block * per_block
     if stored != total or fees != total:
         raise AssertionError(f"ingest stored {stored} rows ({fees} with a fee), expected {total}")
-    return IngestResult(total, stored, seconds, python_cpu, postgres_cpu, per_block, variant)
+    return IngestResult(
+        total,
+        stored,
+        seconds,
+        python_cpu,
+        postgres_cpu,
+        per_block,
+        variant,
+        bool(rebuild[1]),
+        float(rebuild[0]),
+        peak_rss_mb(),
+        rss_end,
+    )
 
 
 def peak_rss_mb() -> float:
@@ -176,7 +220,7 @@ if __name__ == "__main__":
     async def main(n: int, variant: str) -> None:
         async with temp_database("ingest") as dsn:
             result = await run_ingest(dsn, n, variant=variant)
-        print(result.to_json(), f"peak RSS {peak_rss_mb():.0f} MB")
+        print(result.to_json())
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     asyncio.run(main(count, sys.argv[2] if len(sys.argv) > 2 else "full"))

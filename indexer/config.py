@@ -174,6 +174,9 @@ class ChainConfig(_Strict):
     max_block_range: int = Field(default=2000, ge=1, le=MAX_BLOCK)
     requests_per_second: float = Field(default=25, gt=0)
     max_in_flight: int = Field(default=4, ge=1, le=64)
+    # A backfill expected to write at least this many events (and at least as many as the
+    # liquidations table holds) loads without its secondary indexes (store/bulk.py); 0: never.
+    bulk_load_min_events: int = Field(default=500_000, ge=0)
     block_time_seconds: float = Field(default=12, gt=0)
     poll_interval_seconds: float | None = Field(default=None, gt=0, le=60)
     native_price_asset: Address | None = None

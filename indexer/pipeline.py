@@ -51,7 +51,7 @@ from indexer.fetch.ranges import LogFilter, RangeSizer, fetch_range, fetch_some
 from indexer.records import Batch, BlockRow
 from indexer.rpc.client import RpcClient
 from indexer.rpc.errors import TransientError
-from indexer.store import rollback, status, writer
+from indexer.store import bulk, rollback, status, writer
 from indexer.store.locks import own
 
 log = logging.getLogger("aave_indexer.pipeline")
@@ -581,6 +581,11 @@ class ChainIndexer:
                 return
             await queue.put(None)
 
+        # Bulk loading (store/bulk.py): decided after each write from the events per block so
+        # far, once the rest of the backfill is expected to be large.
+        table_rows = await self._db(bulk.table_rows) if self.chain.bulk_load_min_events else 0
+        assert isinstance(table_rows, int)
+        loading = False
         planner = asyncio.create_task(plan())
         try:
             done = False
@@ -604,6 +609,13 @@ class ChainIndexer:
                 progress.done_block = batch.last_block
                 progress.events += batch.events
                 self._report(progress)
+                if not loading and self._bulk_worth_it(progress, table_rows):
+                    loading = await self._enter_bulk(progress)
+        except Exception:
+            if loading:  # the indexes are rebuilt (unless another chain still loads)
+                with contextlib.suppress(Exception):
+                    await self._leave_bulk()
+            raise
         finally:
             planner.cancel()
             while not queue.empty():
@@ -611,7 +623,47 @@ class ChainIndexer:
                 if leftover is not None:
                     leftover.cancel()
             await asyncio.gather(planner, return_exceptions=True)
+        # Reached on success only. Cancelled (the process stops), the bulk load's row goes
+        # stale with the session, and the next migrate or leave rebuilds the indexes.
+        if loading:
+            await self._leave_bulk()
         return written
+
+    def _bulk_worth_it(self, progress: Progress, table_rows: int) -> bool:
+        """Whether the rest of the backfill is expected to write enough events to pay for
+        rebuilding the indexes: at least bulk_load_min_events, and at least the rows the
+        table already holds (a rebuild sorts all of them)."""
+        least = self.chain.bulk_load_min_events
+        done = progress.done_block - progress.start_block + 1
+        left = progress.target_block - progress.done_block
+        if not least or done <= 0 or left <= 0:
+            return False
+        return progress.events * left / done >= max(least, table_rows)
+
+    async def _enter_bulk(self, progress: Progress) -> bool:
+        chain_id = self.chain.chain_id
+        entered = await self._db(lambda c: bulk.enter(c, chain_id))
+        if entered:
+            log.info(
+                "%s: bulk load from block %d to %d (secondary indexes of %s deferred)",
+                self.chain.name,
+                progress.done_block + 1,
+                progress.target_block,
+                bulk.TABLE,
+            )
+        return bool(entered)
+
+    async def _leave_bulk(self) -> None:
+        started = time.monotonic()
+        chain_id = self.chain.chain_id
+        rebuilt = await self._db(lambda c: bulk.leave(c, chain_id))
+        if rebuilt:
+            log.info(
+                "%s: indexes of %s rebuilt in %.1f s",
+                self.chain.name,
+                bulk.TABLE,
+                time.monotonic() - started,
+            )
 
     # -- tail -------------------------------------------------------------------------
 

@@ -235,3 +235,22 @@ def test_copy_text_is_the_plain_encoding() -> None:
 def test_sql_literals() -> None:
     assert _literal(None) == "NULL" and _literal(42) == "42"
     assert _literal("it's a \\ test") == "E'it''s a \\\\ test'"
+
+
+def test_balance_calldata_and_answer_match_eth_abi() -> None:
+    """The direct balanceOf encoding and decoding agree with eth-abi's on every input."""
+    from indexer.enrich.closure import BALANCE_OF, _balance, balance_calldata
+    from indexer.rpc.errors import RpcError
+
+    rnd = random.Random(7)
+    for _ in range(500):
+        user = "0x" + f"{rnd.getrandbits(160):040x}"
+        assert balance_calldata(user) == BALANCE_OF.encode(user)
+        value = rnd.getrandbits(rnd.choice((8, 64, 256)))
+        assert _balance("0x" + f"{value:064x}") == value
+    # Not one plain word: eth-abi decides (and the answers agree).
+    assert _balance("0x" + "00" * 31 + "05" + "ff" * 32) == 5
+    assert _balance("0x" + "zz" * 32) is None
+    assert _balance("0x" + "0 " * 32) is None
+    assert _balance("0x12") is None
+    assert _balance(RpcError("execution reverted", 3)) is None

@@ -13,6 +13,7 @@ from `Reserves` (read once); a pool that does not answer leaves the field unknow
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from indexer.abi import BadAnswer, Function
@@ -26,6 +27,18 @@ BALANCE_OF = Function("balanceOf(address)", returns=("uint256",))
 
 #: (pool, user, debt asset, block): the position a balance is read for
 Position = tuple[str, str, str, int]
+
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+_PAD = "0" * 24
+
+
+def balance_calldata(user: str) -> str:
+    """balanceOf(user) calldata. A decoded address (lowercase 0x-hex) is written directly,
+    byte-identical to eth-abi's encoding at a tenth of its cost (one call per liquidation);
+    anything else goes through eth-abi and its checks."""
+    if _ADDRESS.fullmatch(user):
+        return BALANCE_OF.selector + _PAD + user[2:]
+    return BALANCE_OF.encode(user)
 
 
 def last_per_position(liquidations: Sequence[Liquidation]) -> dict[Position, tuple[str, int]]:
@@ -63,7 +76,7 @@ class DebtClosures:
             for token in reserve.debt_tokens if reserve else ():
                 asked.append(position)
                 calls.append(
-                    ("eth_call", [{"to": token, "data": BALANCE_OF.encode(user)}, hex(block)])
+                    ("eth_call", [{"to": token, "data": balance_calldata(user)}, hex(block)])
                 )
         owed: dict[Position, int | None] = {}
         if calls:
@@ -86,8 +99,17 @@ class DebtClosures:
 
 
 def _balance(answer: str | RpcError) -> int | None:
+    """The uint256 answered, None for an error or an answer that is not one. One 32-byte
+    word (the usual answer) is read directly; anything else is left to eth-abi."""
     if isinstance(answer, RpcError):
         return None
+    if len(answer) == 66 and answer.startswith("0x"):
+        try:
+            word = bytes.fromhex(answer[2:])
+        except ValueError:
+            return None
+        if len(word) == 32:
+            return int.from_bytes(word, "big")
     try:
         return int(BALANCE_OF.decode(answer)[0])
     except BadAnswer:

@@ -8,6 +8,9 @@ collide (a chain id can never be mistaken for the migration lock, whatever its v
   connection that took it, so when the owner dies its session ends, the lock is released,
   and a waiting process takes the chain over.
 - `migration`: one schema migration at a time. A transaction lock, released at COMMIT.
+- `bulk`: one change of the bulk load's state at a time (store/bulk.py: joining, leaving,
+  dropping and rebuilding indexes). A transaction lock; migrate takes it right after the
+  migration lock, before any table's, as bulk.py's steps do before theirs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class LockSpace(IntEnum):
 
     CHAIN = 0x41_41_56_01  # "AAV" + 1
     MIGRATION = 0x41_41_56_02  # "AAV" + 2
+    BULK = 0x41_41_56_03  # "AAV" + 3
 
 
 def chain_key(chain_id: int) -> tuple[int, int]:
@@ -34,6 +38,7 @@ def chain_key(chain_id: int) -> tuple[int, int]:
 
 
 MIGRATION_KEY = (LockSpace.MIGRATION, 0)
+BULK_KEY = (LockSpace.BULK, 0)
 
 
 async def try_own(conn: asyncpg.Connection, chain_id: int) -> bool:
@@ -49,3 +54,8 @@ async def own(conn: asyncpg.Connection, chain_id: int, poll: float = 2.0) -> Non
 async def hold_migration_lock(conn: asyncpg.Connection) -> None:
     """Inside a transaction: wait for any other migration, hold the lock until COMMIT."""
     await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *MIGRATION_KEY)
+
+
+async def hold_bulk_lock(conn: asyncpg.Connection) -> None:
+    """Inside a transaction: wait for any other change of the bulk load, hold until COMMIT."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *BULK_KEY)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
-from indexer.store.locks import hold_migration_lock
+from indexer.store import bulk
+from indexer.store.locks import LockSpace, hold_bulk_lock, hold_migration_lock
 from indexer.store.rollups import ROLLUP_SQL, drop_sql, rebuild_sql
 
 CREATE_DATABASE = 'CREATE DATABASE "{name}"'
@@ -165,6 +166,8 @@ async def migrate(
     """
     async with conn.transaction():
         await hold_migration_lock(conn)
+        await hold_bulk_lock(conn)  # before any table lock, as bulk loading takes them
+        await _forget_stale_bulk_loads(conn)
         current = await database_version(conn)
         if current > SCHEMA_VERSION:
             raise SchemaTooNew(
@@ -186,11 +189,19 @@ async def migrate(
         for step in steps:
             if step.after:
                 await conn.execute(step.after)
+        await bulk.repair(conn)  # indexes an interrupted bulk load left missing
         await conn.execute(
             "INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING",
             SCHEMA_VERSION,
         )
     return SCHEMA_VERSION
+
+
+async def _forget_stale_bulk_loads(conn: asyncpg.Connection) -> None:
+    """Bulk loads whose chain nobody owns (a crash) are forgotten ahead of schema.sql, so it
+    makes the indexes they held off."""
+    if await conn.fetchval("SELECT to_regclass('bulk_load')") is not None:
+        await conn.execute(bulk.FORGET_STALE, LockSpace.CHAIN)
 
 
 async def ensure_database(dsn: str) -> None:
