@@ -97,9 +97,7 @@ def selected_markets(markets: list[str] | None) -> tuple[str, ...] | None:
                 f"{MAX_MARKET_CHARS} characters)"
             )
         if not name.isprintable():  # a NUL cannot even reach PostgreSQL text
-            raise ApiError(
-                f"markets: {excerpt(name)!r} is not a market name (control characters)"
-            )
+            raise ApiError(f"markets: {excerpt(name)!r} is not a market name (control characters)")
     names = set(markets)
     if len(names) > MAX_MARKETS:
         raise ApiError(f"markets: at most {MAX_MARKETS} markets")

@@ -176,7 +176,7 @@ class ChainConfig(_Strict):
     max_in_flight: int = Field(default=4, ge=1, le=64)
     # A backfill expected to write at least this many events (and at least as many as the
     # liquidations table holds) loads without its secondary indexes (store/bulk.py); 0: never.
-    bulk_load_min_events: int = Field(default=500_000, ge=0)
+    bulk_load_min_events: int = Field(default=0, ge=0)  # opt-in: bench/README.md, 1b
     block_time_seconds: float = Field(default=12, gt=0)
     poll_interval_seconds: float | None = Field(default=None, gt=0, le=60)
     native_price_asset: Address | None = None
