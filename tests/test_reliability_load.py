@@ -46,7 +46,7 @@ from tests.reliability_support import (
 LOAD_SECONDS = scaled("RELIABILITY_LOAD_SECONDS", 20)
 CONCURRENCY = 8  # clients of the closed-loop estimate
 TARGET_P95 = 0.15  # seconds: "capacity" is the rate the server answers this fast
-STEPS = (0.4, 0.55, 0.7, 0.85, 1.0)  # shares of the closed-loop estimate tried
+STEPS = (0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0)  # shares of the closed-loop estimate tried
 STEP_SECONDS = 4.0
 SEED = 5
 
