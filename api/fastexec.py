@@ -218,12 +218,7 @@ class _Compiler:
                 names[f"g{i}"] = get
                 lines.append(f"    v{i} = g{i}(obj)")
             names[f"c{i}"] = self.value(field.type, subnodes)
-            check = _INLINE.get(_leaf_name(field.type))
-            if check is not None:
-                lines.append(f"    if {check.format(v=f'v{i}')}:")
-                lines.append(f"        v{i} = c{i}(v{i})")
-            else:
-                lines.append(f"    v{i} = c{i}(v{i})")
+            lines += _leaf_lines(field.type, i, names) or [f"    v{i} = c{i}(v{i})"]
             items.append(f"{key!r}: v{i}")
         lines.append("    return {" + ", ".join(items) + "}")
         exec("\n".join(lines), names)  # only schema names and response keys
@@ -231,19 +226,32 @@ class _Compiler:
         return complete
 
 
-# Conditions under which a value of a built-in scalar (non-null) needs the full completion.
+# Conditions under which a value of a built-in scalar needs the full completion c{i}.
 _INLINE = {
-    "String!": "type({v}) is not str",
-    "ID!": "type({v}) is not str",
-    "Boolean!": "type({v}) is not bool",
-    "Int!": "type({v}) is not int or not -2147483648 <= {v} <= 2147483647",
+    "String": "type(v{i}) is not str",
+    "ID": "type(v{i}) is not str",
+    "Boolean": "type(v{i}) is not bool",
+    "Int": "type(v{i}) is not int or not -2147483648 <= v{i} <= 2147483647",
 }
 
 
-def _leaf_name(gtype: GraphQLOutputType) -> str:
-    if isinstance(gtype, GraphQLNonNull) and isinstance(gtype.of_type, GraphQLLeafType):
-        return f"{gtype.of_type.name}!"
-    return ""
+def _leaf_lines(gtype: GraphQLOutputType, i: int, names: dict[str, Any]) -> list[str]:
+    """Inline completion of leaf field number i (value in v{i}); [] if not a leaf."""
+    non_null = isinstance(gtype, GraphQLNonNull)
+    leaf = gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype
+    if not isinstance(leaf, GraphQLLeafType):
+        return []
+    check = _INLINE.get(leaf.name)
+    if non_null and check is not None and leaf in _BUILT_IN:
+        return [f"    if {check.format(i=i)}:", f"        v{i} = c{i}(v{i})"]
+    names[f"s{i}"] = leaf.coerce_output_value
+    done = [f"v{i} = s{i}(v{i})", f"if v{i} is None:", "    raise _Fallback"]
+    if non_null:
+        return [f"    if v{i} is None:", "        raise _Fallback", *(f"    {x}" for x in done)]
+    return [f"    if v{i} is not None:", *(f"        {x}" for x in done)]
+
+
+_BUILT_IN = (GraphQLString, GraphQLID, GraphQLBoolean, GraphQLInt)
 
 
 class _Plans:

@@ -114,3 +114,19 @@ async def test_a_value_it_cannot_complete_falls_back(database: Database) -> None
     with pytest.raises(fastexec._Fallback):
         plan(None)
     assert plan("x") == "x"
+
+
+def test_checksum_is_eip55() -> None:
+    import random
+
+    from eth_utils import to_checksum_address
+
+    from api.scalars import checksum
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        body = "".join(
+            c.upper() if rng.random() < 0.5 else c for c in f"{rng.getrandbits(160):040x}"
+        )
+        assert checksum("0x" + body) == to_checksum_address("0x" + body.lower())
+    assert checksum("0x1234") == "0x1234"  # not an address: shown as stored
