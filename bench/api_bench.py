@@ -2,10 +2,20 @@
 same database, so 1M then 10M costs one fill): the API under uvicorn with W worker
 processes; for each query a load generator process with 64 connections, then the same SQL
 through asyncpg with as many database connections as the API's pools hold together.
+
+Each query is measured "cold" (the API's answer cache off: every request runs its query)
+and "repeated" (the cache on, every client sending the same request, as dashboards do).
+
+    python -m bench.api_bench 100000,1000000 10          # fill a new database, then measure
+    python -m bench.api_bench --dsn DSN --queries list,chain --modes cold,repeated --seconds 10
+
+With --dsn the database is used as it is (already filled, e.g. by `python -m bench.filldb`
+or an earlier run) and kept.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -21,10 +31,16 @@ from bench.queries import QUERIES
 POOL_MAX = 10
 
 
-async def start_api(dsn: str, workers: int) -> tuple[asyncio.subprocess.Process, str]:
+MODES = ("cold", "repeated")
+
+
+async def start_api(
+    dsn: str, workers: int, answer_cache: bool = True
+) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     env = {
         **os.environ,
+        "BENCH_API_ANSWER_CACHE": "1" if answer_cache else "0",
         "DATABASE_URL": dsn,
         "AAVE_API_POOL_MAX": str(POOL_MAX),
         "AAVE_API_CURSOR_SECRET": "bench-cursor-secret",  # cursors valid across workers
@@ -80,7 +96,9 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
-async def loadgen(mode: str, target: str, query: str, seconds: float, connections: int) -> Any:
+async def loadgen(
+    mode: str, target: str, query: str, seconds: float, connections: int, repeat: bool = False
+) -> Any:
     proc = await asyncio.create_subprocess_exec(
         python(),
         "-m",
@@ -94,6 +112,7 @@ async def loadgen(mode: str, target: str, query: str, seconds: float, connection
         str(connections),
         "--seconds",
         str(seconds),
+        *(["--repeat"] if repeat else []),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -104,35 +123,86 @@ async def loadgen(mode: str, target: str, query: str, seconds: float, connection
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-async def measure(dsn: str, workers: int, seconds: float) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    proc, url = await start_api(dsn, workers)
-    try:
-        for query in QUERIES:
-            load = load_text()
-            api = await loadgen("http", url, query, seconds, workers * POOL_MAX)
-            sql = await loadgen("sql", dsn, query, seconds, workers * POOL_MAX)
-            # errors (e.g. the pool's acquire timeout under overload) are counted, not fatal
-            out[query] = {"api": api, "sql": sql, "load": load}
-    finally:
-        await stop(proc)
+async def measure(
+    dsn: str,
+    workers: int,
+    seconds: float,
+    queries: tuple[str, ...] = QUERIES,
+    modes: tuple[str, ...] = MODES,
+    sql: bool = True,
+) -> dict[str, Any]:
+    """query -> {"cold": ..., "repeated": ..., "sql": ...}; each API figure with the load
+    average before and after it."""
+    out: dict[str, Any] = {q: {} for q in queries}
+    for mode in modes:
+        proc, url = await start_api(dsn, workers, answer_cache=mode != "cold")
+        try:
+            for query in queries:
+                before = load_text()
+                api = await loadgen(
+                    "http", url, query, seconds, workers * POOL_MAX, repeat=mode == "repeated"
+                )
+                # errors (e.g. the pool's acquire timeout under overload) are counted
+                out[query][mode] = {**api, "load": before, "load_after": load_text()}
+        finally:
+            await stop(proc)
+    if sql:
+        for query in queries:
+            before = load_text()
+            figure = await loadgen("sql", dsn, query, seconds, workers * POOL_MAX)
+            out[query]["sql"] = {**figure, "load": before, "load_after": load_text()}
     return out
 
 
-async def run_api(sizes: list[int], workers: int = 2, seconds: float = 10.0) -> dict[str, Any]:
+async def run_api(
+    sizes: list[int],
+    workers: int = 2,
+    seconds: float = 10.0,
+    queries: tuple[str, ...] = QUERIES,
+    modes: tuple[str, ...] = MODES,
+) -> dict[str, Any]:
     results: dict[str, Any] = {"workers": workers, "concurrency": 64, "sizes": {}}
     async with temp_database("api") as dsn:
         have = 0
         for size in sorted(sizes):
             filled = await fill(dsn, have, size)
             have = size
-            results["sizes"][str(size)] = {"fill": filled, **await measure(dsn, workers, seconds)}
+            figures = await measure(dsn, workers, seconds, queries, modes)
+            results["sizes"][str(size)] = {"fill": filled, **figures}
     return results
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.api_bench")
+    ap.add_argument("sizes", nargs="?", default="100000", help="rows, comma-separated")
+    ap.add_argument("seconds_pos", nargs="?", type=float, default=None, metavar="SECONDS")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--dsn", help="measure this database as it is (no fill, kept)")
+    ap.add_argument("--queries", default=",".join(QUERIES))
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-sql", action="store_true", help="skip the SQL-only figures")
+    args = ap.parse_args(argv)
+    seconds = args.seconds_pos if args.seconds_pos is not None else args.seconds
+    queries = tuple(q for q in args.queries.split(",") if q)
+    modes = tuple(m for m in args.modes.split(",") if m)
+    unknown = [m for m in modes if m not in MODES] + [q for q in queries if q not in QUERIES]
+    if unknown:
+        ap.error(f"unknown: {', '.join(unknown)}")
+    if args.dsn:
+        result: dict[str, Any] = {
+            "workers": args.workers,
+            "concurrency": 64,
+            "dsn": args.dsn,
+            **asyncio.run(
+                measure(args.dsn, args.workers, seconds, queries, modes, sql=not args.no_sql)
+            ),
+        }
+    else:
+        sizes = [int(x) for x in args.sizes.split(",")]
+        result = asyncio.run(run_api(sizes, args.workers, seconds, queries, modes))
+    print(json.dumps(result, indent=1))
 
-    sizes = [int(x) for x in (sys.argv[1] if len(sys.argv) > 1 else "100000").split(",")]
-    secs = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
-    print(json.dumps(asyncio.run(run_api(sizes, seconds=secs)), indent=1))
+
+if __name__ == "__main__":
+    main()
