@@ -24,6 +24,8 @@ import time
 import urllib.request
 from typing import Any
 
+import asyncpg
+
 from bench.common import ROOT, free_port, load_text, python, temp_database
 from bench.filldb import fill
 from bench.queries import QUERIES
@@ -96,6 +98,68 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a process, seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+async def _backends(dsn: str) -> list[int]:
+    """The API's PostgreSQL backends (same machine: their CPU is read from /proc)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'aave-svr-indexer-api'"
+        )
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
+class CpuMeter:
+    """CPU seconds the API's worker processes and their PostgreSQL backends spent over a
+    load generator run: per request, with the generator's own, what a figure costs the two
+    CPUs whatever else runs on them."""
+
+    def __init__(self, api_pid: int, dsn: str) -> None:
+        self.api_pid = api_pid
+        self.dsn = dsn
+        self.api: dict[int, float] = {}
+        self.db: dict[int, float] = {}
+
+    async def start(self) -> None:
+        self.api = {p: _cpu_s(p) for p in [self.api_pid, *_children(self.api_pid)]}
+        self.db = {p: _cpu_s(p) for p in await _backends(self.dsn)}
+
+    async def stop(self, requests: int, client_cpu_s: float) -> dict[str, float]:
+        api_pids = set(self.api) | set(_children(self.api_pid))
+        api = sum(_cpu_s(p) - self.api.get(p, 0.0) for p in api_pids)
+        db = sum(_cpu_s(p) - self.db.get(p, 0.0) for p in await _backends(self.dsn))
+        n = max(requests, 1)
+        return {
+            "api_cpu_ms_per_req": round(1000 * api / n, 3),
+            "db_cpu_ms_per_req": round(1000 * db / n, 3),
+            "loadgen_cpu_ms_per_req": round(1000 * client_cpu_s / n, 3),
+        }
+
+
 async def loadgen(
     mode: str, target: str, query: str, seconds: float, connections: int, repeat: bool = False
 ) -> Any:
@@ -139,11 +203,14 @@ async def measure(
         try:
             for query in queries:
                 before = load_text()
+                meter = CpuMeter(proc.pid, dsn)
+                await meter.start()
                 api = await loadgen(
                     "http", url, query, seconds, workers * POOL_MAX, repeat=mode == "repeated"
                 )
+                cpu = await meter.stop(api["requests"], api.get("cpu_s", 0.0))
                 # errors (e.g. the pool's acquire timeout under overload) are counted
-                out[query][mode] = {**api, "load": before, "load_after": load_text()}
+                out[query][mode] = {**api, **cpu, "load": before, "load_after": load_text()}
         finally:
             await stop(proc)
     if sql:

@@ -122,6 +122,7 @@ async def sql_worker(pool: asyncpg.Pool, query: str, rng: random.Random, stop: B
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
+    cpu_started = time.process_time()
     stop = Budget(args.requests, args.seconds)
 
     rngs = [random.Random(1000 + i) for i in range(args.concurrency)]
@@ -156,6 +157,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": round(1000 * percentile(latencies, 50), 2) if latencies else None,
         "p99_ms": round(1000 * percentile(latencies, 99), 2) if latencies else None,
         "max_ms": round(1000 * max(latencies), 2) if latencies else None,
+        "cpu_s": round(time.process_time() - cpu_started, 3),
     }
 
 
