@@ -21,6 +21,7 @@ value and reports the error as graphql-core does. The answer is the same either 
 from __future__ import annotations
 
 import inspect
+import keyword
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -107,7 +108,7 @@ def _plain_getter(field: GraphQLField) -> str | Callable[[Any], Any]:
         if sfield.default_resolver is not getattr:
             raise _Unsupported
         name = sfield.python_name
-        if not name.isidentifier() or name.startswith("__"):
+        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
             raise _Unsupported
         return name
     func = resolver.wrapped_func
