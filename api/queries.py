@@ -190,6 +190,11 @@ class LiquidationWhere:
 
 # Condition fragments on the base table (alias l); {p} is the bind parameter.
 L_CHAINS = "l.chain_id = ANY({p}::integer[])"
+# One chain as a plain equality: then the planner knows chain_id is constant, so an order
+# by (block_time, chain_id, ...) is the order of liquidations_chain_time and a page reads
+# its 51 rows from it; with `= ANY(array)` it walks liquidations_time and filters out the
+# other chains' rows (about 5x the heap pages at 10^6 rows).
+L_CHAIN = "l.chain_id = {p}::integer"
 L_MARKETS = "l.market = ANY({p}::text[])"
 L_USER = "l.user_address = {p}"
 L_LIQUIDATOR = "l.liquidator = {p}"
@@ -210,10 +215,12 @@ L_MIN_COLLATERAL_USD = "l.collateral_usd >= {p}::numeric"
 
 
 def _liquidation_conditions(w: LiquidationWhere, p: _Params) -> list[str]:
+    chain = w.chain_ids[0] if w.chain_ids is not None and len(w.chain_ids) == 1 else None
     return _bound(
         p,
         [
-            (L_CHAINS, _array(w.chain_ids)),
+            (L_CHAIN, chain),
+            (L_CHAINS, _array(w.chain_ids) if chain is None else None),
             (L_MARKETS, _array(w.markets)),
             (L_USER, w.user),
             (L_LIQUIDATOR, w.liquidator),

@@ -22,7 +22,6 @@ BigInt = NewType("BigInt", int)
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _MAX_DECIMAL_CHARS = 80
-_UPPER_NIBBLES = frozenset("89abcdef")
 
 
 def parse_address(value: object) -> str:
@@ -34,17 +33,25 @@ def parse_address(value: object) -> str:
     return value.lower()
 
 
+# Per byte of 40 ASCII hex digits: 0x40 is set in letters (a-f), not digits; a digest
+# digit stands for a nibble >= 8 when it is a letter or has 0x08 set ('8', '9').
+_LETTER_BITS = int.from_bytes(b"\x40" * 40, "big")
+_EIGHT_BITS = int.from_bytes(b"\x08" * 40, "big")
+
+
 @lru_cache(maxsize=65536)
 def checksum(address: str) -> str:
     """EIP-55, computed directly: a page holds up to 3 addresses per row, most of them
-    distinct, and eth_utils' validation and normalisation cost more than the hash."""
+    distinct, and eth_utils' validation and normalisation cost more than the hash. The
+    letters to capitalise are found for all 40 digits at once, as bits of one integer."""
     if not _ADDRESS.match(address):
         return address  # not a 20-byte hex string (should not happen); shown as stored
-    body = address[2:].lower()
-    digest = keccak(body.encode("ascii")).hex()[:40]
-    return "0x" + "".join(
-        c.upper() if d in _UPPER_NIBBLES else c for c, d in zip(body, digest, strict=True)
-    )
+    body = address[2:].lower().encode("ascii")
+    digest = int.from_bytes(keccak(body).hex()[:40].encode("ascii"), "big")
+    digits = int.from_bytes(body, "big")
+    high = ((digest & _LETTER_BITS) >> 3) | (digest & _EIGHT_BITS)  # 0x08: nibble >= 8
+    upper = (high << 2) & ((digits & _LETTER_BITS) >> 1)  # 0x20 where also a letter
+    return "0x" + (digits ^ upper).to_bytes(40, "big").decode("ascii")
 
 
 def _serialize_address(value: object) -> str:

@@ -1,5 +1,6 @@
 """The GraphQL schema, assembled: the root Query (api.resolvers) with the custom scalars
-(api.scalars) and the query limits (api.limits).
+(api.scalars) and the query limits (api.limits); root fields' values completed whole
+where their selection allows it (api.fastexec).
 
 Conventions of the schema:
 - Addresses are accepted in any letter case and returned EIP-55 checksummed (scalar
@@ -21,6 +22,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.fastexec import FastExecutionContext
 from api.limits import limit_extensions
 from api.metrics import ApiMetrics
 from api.resolvers import Query
@@ -44,6 +46,7 @@ def build_schema(metrics: ApiMetrics | None = None) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[SubscriptionsOverWebSocket, *limit_extensions(metrics)],
+        execution_context_class=FastExecutionContext,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Context, Decimal
+from functools import lru_cache
 
 import asyncpg
 import strawberry
@@ -29,7 +30,10 @@ class Asset:
     )
 
 
+@lru_cache(maxsize=4096)
 def make_asset(chain_id: int, address: str, symbol: str | None, decimals: int | None) -> Asset:
+    """Kept per value (a page names the same few assets on every row); the objects are
+    only read."""
     return Asset(
         chain=chain_of(chain_id),
         chain_id=chain_id,

@@ -349,3 +349,39 @@ def test_persisted_store_is_bounded() -> None:
     assert len(big) == 2  # 14 characters each, 30 at most
     with pytest.raises(PersistedQueryError):
         store.register("0" * 64, "{ x }")
+
+
+async def test_repeated_requests_are_answered_from_their_bytes(
+    client: httpx.AsyncClient, db_dsn: str
+) -> None:
+    cache = layer(client).cache
+    body = {"query": STATUS}
+    first = await client.post("/graphql", json=body)  # runs, kept
+    second = await client.post("/graphql", json=body)  # from the cache; its bytes indexed
+    raw_hits = cache.hits
+    third = await client.post("/graphql", json=body)  # from the bytes
+    assert cache.hits == raw_hits + 1 and cache._raw
+    assert first.content == second.content == third.content
+    assert third.headers["etag"] == second.headers["etag"]
+    assert third.headers["cache-control"] == second.headers["cache-control"]
+    assert third.headers["content-type"] == "application/json"
+    not_modified = await client.post(
+        "/graphql", json=body, headers={"If-None-Match": third.headers["etag"]}
+    )
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    head, final, _ = DS.status[137]
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        await status.update_heads(conn, 137, CHAIN_NAMES[137], head + 1, final)
+        moved = await client.post("/graphql", json=body)
+        assert moved.headers["etag"] != third.headers["etag"]
+        heads = {r["chainId"]: r["headBlock"] for r in moved.json()["data"]["indexerStatus"]}
+        assert heads[137] == head + 1
+    finally:
+        await status.update_heads(conn, 137, CHAIN_NAMES[137], head, final)
+        await conn.close()
+    # another content type is another request: the view answers it as before
+    other = await client.post(
+        "/graphql", content=json.dumps(body), headers={"content-type": "text/plain"}
+    )
+    assert other.status_code != 200 or other.content != third.content

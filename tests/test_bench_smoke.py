@@ -89,7 +89,7 @@ def test_api_answered_every_query_without_errors(smoke: dict[str, Any]) -> None:
     for entry in sizes.values():
         assert entry["fill"]["rows"] > 0
         for query in ("list", "paging", "chain", "day", "svr"):
-            for side in ("api", "sql"):
+            for side in ("cold", "repeated", "sql"):
                 m = entry[query][side]
                 assert m["errors"] == 0
                 assert m["requests"] > 0
