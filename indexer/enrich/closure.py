@@ -81,6 +81,11 @@ class DebtClosures:
         owed: dict[Position, int | None] = {}
         if calls:
             answers = await self.client.batch(calls, check=check_word)
+            failed = [i for i, answer in enumerate(answers) if isinstance(answer, RpcError)]
+            if failed:  # once more, alone: a node's passing error is not an unknown for good
+                again = await self.client.batch([calls[i] for i in failed], check=check_word)
+                for i, answer in zip(failed, again, strict=True):
+                    answers[i] = answer
             for position, answer in zip(asked, answers, strict=True):
                 balance = _balance(answer)
                 before = owed.get(position, 0)
