@@ -67,7 +67,8 @@ INSERT INTO liquidations (
     market, collateral_asset, debt_asset, user_address, liquidator, debt_to_cover,
     liquidated_collateral_amount, receive_atoken, collateral_price, debt_price,
     collateral_usd, debt_usd, protocol_fee_amount, is_svr, svr_aggregator, svr_round_id,
-    svr_oracle_tx_hash, svr_recaptured_usd, svr_aave_usd, svr_chainlink_usd)
+    svr_oracle_tx_hash, svr_recaptured_usd, svr_aave_usd, svr_chainlink_usd, bonus_usd,
+    protocol_fee_usd, collateral_seized_usd, closed_fully)
 SELECT chain_id, block_number, '0x' || md5('b' || chain_id || ':' || block_number)
            || md5('h' || block_number),
        block_time, '0x' || md5('t' || i) || md5('x' || i), (i % 200)::int, (i % 7)::int,
@@ -88,7 +89,8 @@ SELECT chain_id, block_number, '0x' || md5('b' || chain_id || ':' || block_numbe
        CASE WHEN svr THEN '0x' || md5('o' || i) || md5('p' || i) END,
        CASE WHEN svr THEN debt_usd * 0.02 END,
        CASE WHEN svr THEN debt_usd * 0.013 END,
-       CASE WHEN svr THEN debt_usd * 0.007 END
+       CASE WHEN svr THEN debt_usd * 0.007 END,
+       debt_usd * 0.05, debt_usd * 0.005, debt_usd * 1.055, r < 0.4
 FROM rows
 """
 
