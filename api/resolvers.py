@@ -90,6 +90,15 @@ def _int(value: object) -> int:
     return int(value) if value is not None else 0  # type: ignore[call-overload]
 
 
+def check_first(first: int) -> None:
+    """A page size the listings accept (liquidations, liquidators, deficits)."""
+    if not 0 <= first <= MAX_FIRST:
+        raise ApiError(
+            f"first must be between 0 and {MAX_FIRST} (got {first}); page with `after`",
+            LIMIT_EXCEEDED,
+        )
+
+
 def _dec(value: Decimal | None) -> Decimal:
     return value if value is not None else Decimal(0)
 
@@ -117,11 +126,7 @@ class Query:
         ] = None,
         order_by: LiquidationOrder = LiquidationOrder.BLOCK_TIME_DESC,
     ) -> LiquidationConnection:
-        if not 0 <= first <= MAX_FIRST:
-            raise ApiError(
-                f"first must be between 0 and {MAX_FIRST} (got {first}); page with `after`",
-                LIMIT_EXCEEDED,
-            )
+        check_first(first)
         ctx = info.context
         where = liquidation_where(filter)
         scope = where.fingerprint()
@@ -239,11 +244,7 @@ class Query:
         after: str | None = None,
         order_by: LiquidatorOrder = LiquidatorOrder.DEBT_USD,
     ) -> LiquidatorConnection:
-        if not 0 <= first <= MAX_FIRST:
-            raise ApiError(
-                f"first must be between 0 and {MAX_FIRST} (got {first}); page with `after`",
-                LIMIT_EXCEEDED,
-            )
+        check_first(first)
         ctx = info.context
         where = liquidation_where(filter)
         scope = where.fingerprint()
@@ -384,11 +385,7 @@ class Query:
             str | None, strawberry.argument(description="An endCursor from a previous page.")
         ] = None,
     ) -> DeficitConnection:
-        if not 0 <= first <= MAX_FIRST:
-            raise ApiError(
-                f"first must be between 0 and {MAX_FIRST} (got {first}); page with `after`",
-                LIMIT_EXCEEDED,
-            )
+        check_first(first)
         ctx = info.context
         where = deficit_where(filter)
         scope, order = where.fingerprint(), LiquidationOrder.BLOCK_TIME_DESC
